@@ -1,0 +1,38 @@
+import { Command, CommanderError } from 'commander';
+import { registerDb } from './commands/db.ts';
+import { registerDemo } from './commands/demo.ts';
+import { registerImport } from './commands/import.ts';
+import { registerMigrate } from './commands/migrate.ts';
+import { reportError } from './report-error.ts';
+
+export function buildProgram(): Command {
+  const program = new Command('tierflow')
+    .description(
+      'the storage layer of a trading and ML data platform: PostgreSQL hot tier, Parquet cold tier',
+    )
+    .option('--database-url <url>', 'PostgreSQL URL (default: $DATABASE_URL, else the embedded server)')
+    .option('--data-dir <dir>', 'where embedded state lives (default: $TIERFLOW_DATA_DIR or .tierflow)')
+    .option(
+      '--schema <name>',
+      'PostgreSQL schema of the dataset tables (default: $TIERFLOW_SCHEMA or tierflow)',
+    )
+    .option('--verbose', 'print stack traces of errors')
+    .showHelpAfterError()
+    .exitOverride();
+  registerDemo(program);
+  registerImport(program);
+  registerMigrate(program);
+  registerDb(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
+    return reportError(error, argv.includes('--verbose'));
+  }
+}

@@ -1,0 +1,226 @@
+import type { ColumnDef, Dataset } from './dataset.ts';
+import { ValidationError } from './errors.ts';
+import { describe, parseDate, parseTimestamp } from './time.ts';
+
+/** Normalises one value, or returns the reason it is not acceptable. */
+type Normaliser = (value: unknown) => { ok: true; value: unknown } | { ok: false; reason: string };
+
+const INT32_MIN = -(2 ** 31);
+const INT32_MAX = 2 ** 31 - 1;
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d+))?$/;
+
+function bounds(col: ColumnDef, n: number): string | undefined {
+  if (col.min !== undefined && n < col.min) return `${n} is below the minimum ${col.min}`;
+  if (col.max !== undefined && n > col.max) return `${n} is above the maximum ${col.max}`;
+  return undefined;
+}
+
+function fail(reason: string) {
+  return { ok: false as const, reason };
+}
+function ok(value: unknown) {
+  return { ok: true as const, value };
+}
+
+function finiteNumber(value: unknown): number | string {
+  if (typeof value !== 'number') return `expected a number, got ${describe(value)}`;
+  if (Number.isNaN(value)) return 'is NaN';
+  if (!Number.isFinite(value)) return 'is infinite';
+  return value;
+}
+
+function normaliser(col: ColumnDef): Normaliser {
+  switch (col.kind) {
+    case 'text':
+      return (v) => {
+        if (typeof v !== 'string') return fail(`expected a string, got ${describe(v)}`);
+        if (col.maxLength !== undefined && v.length > col.maxLength) {
+          return fail(`is ${v.length} characters long, the maximum is ${col.maxLength}`);
+        }
+        if (v.includes('\u0000')) return fail('contains a NUL character, which PostgreSQL text cannot store');
+        if (col.oneOf && !col.oneOf.includes(v)) return fail(`"${v}" is not one of ${col.oneOf.join(', ')}`);
+        return ok(v);
+      };
+    case 'int32':
+      return (v) => {
+        const n = finiteNumber(v);
+        if (typeof n === 'string') return fail(n);
+        if (!Number.isInteger(n)) return fail(`${n} is not an integer`);
+        if (n < INT32_MIN || n > INT32_MAX) return fail(`${n} does not fit in 32 bits`);
+        const b = bounds(col, n);
+        return b ? fail(b) : ok(n);
+      };
+    case 'int64':
+      return (v) => {
+        let big: bigint;
+        if (typeof v === 'bigint') big = v;
+        else if (typeof v === 'number') {
+          const n = finiteNumber(v);
+          if (typeof n === 'string') return fail(n);
+          if (!Number.isSafeInteger(n)) return fail(`${n} is not a safe integer (pass a bigint)`);
+          big = BigInt(n);
+        } else if (typeof v === 'string' && /^[+-]?\d+$/.test(v)) big = BigInt(v);
+        else return fail(`expected an integer, got ${describe(v)}`);
+        if (big < INT64_MIN || big > INT64_MAX) return fail(`${big} does not fit in 64 bits`);
+        const b = bounds(col, Number(big));
+        return b ? fail(b) : ok(big);
+      };
+    case 'float64':
+      return (v) => {
+        const n = finiteNumber(v);
+        if (typeof n === 'string') return fail(n);
+        const b = bounds(col, n);
+        return b ? fail(b) : ok(n);
+      };
+    case 'decimal': {
+      const precision = col.precision ?? 38;
+      const scale = col.scale ?? 0;
+      return (v) => {
+        let text: string;
+        if (typeof v === 'number') {
+          const n = finiteNumber(v);
+          if (typeof n === 'string') return fail(n);
+          text = n.toFixed(scale);
+          if (Number(text) !== n && Math.abs(Number(text) - n) > Number.EPSILON * Math.abs(n) * 4) {
+            return fail(`${n} has more than ${scale} decimal places`);
+          }
+        } else if (typeof v === 'string') text = v.trim();
+        else return fail(`expected a decimal number or string, got ${describe(v)}`);
+        const m = DECIMAL_TEXT.exec(text);
+        if (!m) return fail(`"${text}" is not a decimal number`);
+        const [, sign = '', intRaw = '', fracRaw = ''] = m;
+        const frac = fracRaw.replace(/0+$/, '');
+        if (frac.length > scale) return fail(`${text} has more than ${scale} decimal places`);
+        const int = intRaw.replace(/^0+(?=\d)/, '');
+        if (int.length > precision - scale)
+          return fail(`${text} does not fit in decimal(${precision},${scale})`);
+        const normal = `${sign === '-' && /[1-9]/.test(int + frac) ? '-' : ''}${int}${scale > 0 ? '.' + frac.padEnd(scale, '0') : ''}`;
+        const b = bounds(col, Number(normal));
+        return b ? fail(b) : ok(normal);
+      };
+    }
+    case 'bool':
+      return (v) => (typeof v === 'boolean' ? ok(v) : fail(`expected a boolean, got ${describe(v)}`));
+    case 'timestamp':
+      return (v) => {
+        const r = parseTimestamp(v);
+        return r.ok ? ok(r.value) : fail(r.reason);
+      };
+    case 'date':
+      return (v) => {
+        const r = parseDate(v);
+        return r.ok ? ok(r.value) : fail(r.reason);
+      };
+    case 'json':
+      return (v) => {
+        if (v === undefined) return fail('is undefined');
+        try {
+          JSON.stringify(v);
+        } catch (error) {
+          return fail(`is not JSON-serialisable: ${(error as Error).message}`);
+        }
+        return ok(v);
+      };
+  }
+}
+
+export type Validator<Row> = (rows: readonly unknown[]) => Row[];
+
+/**
+ * Compiles the validator of a dataset: it checks a whole batch and returns normalised copies, or
+ * throws a ValidationError naming the first bad row and field. Nothing is written before a batch
+ * has passed, so a bad row leaves nothing half written.
+ */
+export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
+  const columns = dataset.columns.map((col) => ({
+    name: col.name,
+    nullable: col.nullable,
+    isKey: dataset.primaryKey.includes(col.name),
+    normalise: normaliser(col),
+  }));
+  const known = new Set(dataset.columns.map((c) => c.name));
+  return (rows) => {
+    const out: Row[] = new Array(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const input = rows[i];
+      if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+        throw new ValidationError(dataset.name, i, '*', `expected an object, got ${describe(input)}`);
+      }
+      const record = input as Record<string, unknown>;
+      const row: Record<string, unknown> = {};
+      for (const col of columns) {
+        const value = record[col.name];
+        if (value === undefined || value === null) {
+          if (col.nullable) {
+            row[col.name] = null;
+            continue;
+          }
+          const reason = col.isKey ? 'primary key column is missing' : 'is required';
+          throw new ValidationError(
+            dataset.name,
+            i,
+            col.name,
+            value === null ? `${reason} (got null)` : reason,
+          );
+        }
+        const r = col.normalise(value);
+        if (!r.ok) throw new ValidationError(dataset.name, i, col.name, r.reason);
+        row[col.name] = r.value;
+      }
+      for (const field in record) {
+        if (!known.has(field))
+          throw new ValidationError(dataset.name, i, field, 'is not a column of this dataset');
+      }
+      for (const check of dataset.checks) {
+        const problem = check(row);
+        if (problem) throw new ValidationError(dataset.name, i, problem.field, problem.reason);
+      }
+      out[i] = row as Row;
+    }
+    return out;
+  };
+}
+
+const validators = new WeakMap<Dataset<unknown>, Validator<unknown>>();
+
+/** The compiled validator of a dataset, compiled once. */
+export function validatorFor<Row>(dataset: Dataset<Row, unknown>): Validator<Row> {
+  let v = validators.get(dataset as Dataset<unknown>);
+  if (!v) {
+    v = compileValidator(dataset as Dataset<unknown>);
+    validators.set(dataset as Dataset<unknown>, v);
+  }
+  return v as Validator<Row>;
+}
+
+/**
+ * Normalises the given fields of a partial row (a key to look up, a filter): each named field must
+ * be a column, each value valid for it. `rowIndex` places the error when the fields come from a batch.
+ */
+export function normaliseFields(
+  dataset: Dataset<unknown, unknown>,
+  fields: Readonly<Record<string, unknown>>,
+  options: { rowIndex?: number; required?: readonly string[] } = {},
+): Record<string, unknown> {
+  const rowIndex = options.rowIndex ?? 0;
+  const out: Record<string, unknown> = {};
+  for (const name of options.required ?? []) {
+    if (fields[name] === undefined || fields[name] === null) {
+      throw new ValidationError(dataset.name, rowIndex, name, 'primary key column is missing');
+    }
+  }
+  for (const [name, value] of Object.entries(fields)) {
+    const col = dataset.columns.find((c) => c.name === name);
+    if (!col) throw new ValidationError(dataset.name, rowIndex, name, 'is not a column of this dataset');
+    if (value === null) {
+      out[name] = null;
+      continue;
+    }
+    const r = normaliser(col)(value);
+    if (!r.ok) throw new ValidationError(dataset.name, rowIndex, name, r.reason);
+    out[name] = r.value;
+  }
+  return out;
+}

@@ -1,0 +1,71 @@
+import type { Dataset, StorageWriter, WriteOptions, WriteResult } from '../core/index.ts';
+import { normaliseFields, validatorFor } from '../core/index.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import type { HotStore } from './hot-store.ts';
+import { collapseByKey } from './upsert.ts';
+
+type AnyDataset = Dataset<unknown, unknown>;
+
+/** Validates a batch and collapses duplicate keys: what every writer does before any tier. */
+export function prepareUpsert(dataset: AnyDataset, rows: readonly unknown[], options: WriteOptions = {}) {
+  const normalised = validatorFor(dataset)(rows) as Record<string, unknown>[];
+  return collapseByKey(dataset, normalised, options.sequences);
+}
+
+export function prepareDelete(
+  dataset: AnyDataset,
+  keys: readonly Readonly<Record<string, unknown>>[],
+  options: WriteOptions = {},
+) {
+  const normalised = keys.map((key, rowIndex) => {
+    const onlyKey = Object.fromEntries(dataset.primaryKey.map((k) => [k, key[k]]));
+    return normaliseFields(dataset, onlyKey, { rowIndex, required: dataset.primaryKey });
+  });
+  return collapseByKey(dataset, normalised, options.sequences);
+}
+
+/** Stage 0: writes go to PostgreSQL only. The reference the other writers are measured against. */
+export class HotOnlyWriter implements StorageWriter {
+  readonly kind = 'hot-only';
+  private readonly metrics: Metrics;
+
+  constructor(
+    private readonly hot: HotStore,
+    options: { metrics?: Metrics } = {},
+  ) {
+    this.metrics = options.metrics ?? noopMetrics;
+  }
+
+  async upsert(dataset: AnyDataset, rows: readonly unknown[], options?: WriteOptions): Promise<WriteResult> {
+    options?.signal?.throwIfAborted();
+    const batch = this.countValidation(() => prepareUpsert(dataset, rows, options));
+    const applied = await this.hot.upsert(dataset, batch);
+    this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'hot' }, batch.rows.length);
+    return { dataset: dataset.name, rows: batch.rows.length, applied };
+  }
+
+  async delete(
+    dataset: AnyDataset,
+    keys: readonly Readonly<Record<string, unknown>>[],
+    options?: WriteOptions,
+  ): Promise<WriteResult> {
+    options?.signal?.throwIfAborted();
+    const batch = this.countValidation(() => prepareDelete(dataset, keys, options));
+    const applied = await this.hot.delete(dataset, batch);
+    return { dataset: dataset.name, rows: batch.rows.length, applied };
+  }
+
+  async close(): Promise<void> {
+    // Owns no resources: the pool belongs to whoever created the HotStore.
+  }
+
+  private countValidation<T>(work: () => T): T {
+    try {
+      return work();
+    } catch (error) {
+      this.metrics.count(METRIC.writeErrors, { type: 'validation', tier: 'hot' });
+      throw error;
+    }
+  }
+}

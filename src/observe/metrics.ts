@@ -1,0 +1,28 @@
+/**
+ * The small metrics port every module reports through. The default does nothing, so no module
+ * depends on prom-client; the server plugs a Prometheus implementation in.
+ */
+export type Labels = Readonly<Record<string, string>>;
+
+export interface Metrics {
+  /** Adds `value` (default 1) to a counter. */
+  count(name: string, labels?: Labels, value?: number): void;
+  /** Records one observation of a histogram, in the unit its name carries. */
+  observe(name: string, value: number, labels?: Labels): void;
+  /** Sets a gauge. */
+  gauge(name: string, value: number, labels?: Labels): void;
+}
+
+export const noopMetrics: Metrics = {
+  count() {},
+  observe() {},
+  gauge() {},
+};
+
+/** Metric names live here, once, with their unit in the name. */
+export const METRIC = {
+  hotWriteLatency: 'hot_write_latency_seconds',
+  recordsWritten: 'records_written_total',
+  writeErrors: 'write_errors_total',
+  hotPoolErrors: 'hot_pool_errors_total',
+} as const;

@@ -1,0 +1,102 @@
+import type { Dataset, StorageWriter } from './core/index.ts';
+import { ConfigError } from './core/index.ts';
+import { allDatasets, builtinDatasets, findDataset } from './datasets/index.ts';
+import { openDatabase } from './hot/database.ts';
+import { HotOnlyWriter } from './hot/hot-only-writer.ts';
+import { HotStore } from './hot/hot-store.ts';
+import { createPool } from './hot/pool.ts';
+import type { Repositories } from './hot/repositories.ts';
+import { Repository } from './hot/repository.ts';
+import type { UpsertStrategy } from './hot/upsert.ts';
+import type { Metrics } from './observe/metrics.ts';
+import { noopMetrics } from './observe/metrics.ts';
+
+export interface TierflowConfig {
+  /** A PostgreSQL URL. Default: $DATABASE_URL; without either, the embedded server. */
+  databaseUrl?: string;
+  /** Where embedded state lives. Default: $TIERFLOW_DATA_DIR or `.tierflow`. */
+  dataDir?: string;
+  /** PostgreSQL schema for the dataset tables. Default: $TIERFLOW_SCHEMA or `tierflow`. */
+  schema?: string;
+  /** Create or evolve tables on start. Default: true. */
+  migrate?: boolean;
+  upsertStrategy?: UpsertStrategy;
+  poolSize?: number;
+  metrics?: Metrics;
+}
+
+export interface Tierflow extends AsyncDisposable {
+  readonly repositories: Repositories;
+  readonly hot: HotStore;
+  readonly writer: StorageWriter;
+  readonly databaseUrl: string;
+  readonly databaseSource: 'external' | 'embedded';
+  readonly schema: string;
+  /** The repository of a dataset by its name (`market_data`, …), for generic tools such as import. */
+  repository(name: string): Repository<Record<string, unknown>, Record<string, unknown>>;
+  close(): Promise<void>;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function resolveConfig(config: TierflowConfig = {}) {
+  const schema = config.schema ?? process.env.TIERFLOW_SCHEMA ?? 'tierflow';
+  if (!SCHEMA_NAME.test(schema)) throw new ConfigError(`schema "${schema}" is not a lower-case identifier`);
+  return {
+    databaseUrl: config.databaseUrl ?? (process.env.DATABASE_URL || undefined),
+    dataDir: config.dataDir ?? process.env.TIERFLOW_DATA_DIR ?? '.tierflow',
+    schema,
+  };
+}
+
+/** Connects (starting the embedded PostgreSQL when no URL is configured), migrates, and builds the repositories. */
+export async function createTierflow(config: TierflowConfig = {}): Promise<Tierflow> {
+  const resolved = resolveConfig(config);
+  const database = await openDatabase({ url: resolved.databaseUrl, dataDir: resolved.dataDir });
+  const metrics = config.metrics ?? noopMetrics;
+  const pool = createPool(database.url, { max: config.poolSize, metrics });
+  const hot = new HotStore(pool, { schema: resolved.schema, strategy: config.upsertStrategy, metrics });
+  try {
+    if (config.migrate !== false) await hot.migrate(allDatasets);
+  } catch (error) {
+    await pool.end();
+    await database.release();
+    throw error;
+  }
+  const writer: StorageWriter = new HotOnlyWriter(hot, { metrics });
+  const make = <R, I>(dataset: Dataset<R, I>) => new Repository(dataset, writer, hot);
+  const repositories = Object.fromEntries(
+    Object.entries(builtinDatasets).map(([key, dataset]) => [
+      key,
+      make(dataset as Dataset<unknown, unknown>),
+    ]),
+  ) as unknown as Repositories;
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const errors: unknown[] = [];
+      for (const step of [() => writer.close(), () => pool.end(), () => database.release()]) {
+        try {
+          await step();
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      if (errors.length === 1) throw errors[0];
+      if (errors.length > 1) throw new AggregateError(errors, 'tierflow: several cleanup steps failed');
+    })());
+
+  return {
+    repositories,
+    hot,
+    writer,
+    databaseUrl: database.url,
+    databaseSource: database.source,
+    schema: resolved.schema,
+    repository: (name) =>
+      make(findDataset(name)) as Repository<Record<string, unknown>, Record<string, unknown>>,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
