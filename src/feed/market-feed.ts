@@ -195,7 +195,14 @@ function featureRow(listing: Listing, t0: number, rows: FeedRows, random: Random
 
 /** Companies, dividends, financials and guidance: slow-moving data, emitted once up front. */
 function referenceData(random: Random, symbols: readonly Listing[], start: number): FeedRows {
-  const rows: FeedRows = { companies: [], dividends: [], financials: [], guidance: [] };
+  const rows: FeedRows = {
+    companies: [],
+    dividends: [],
+    financials: [],
+    guidance: [],
+    ratings: [],
+    news: [],
+  };
   const year = new Date(start).getUTCFullYear();
   for (const listing of symbols) {
     const shares = random.int(500, 15_000) * 1_000_000;
@@ -212,6 +219,26 @@ function referenceData(random: Random, symbols: readonly Listing[], start: numbe
       ipo_date: `${random.int(1980, 2015)}-${String(random.int(1, 12)).padStart(2, '0')}-15`,
       active: true,
       updated_at: iso(start - 86_400_000),
+    });
+    rows.ratings!.push({
+      symbol: listing.symbol,
+      firm: random.pick(FIRMS),
+      rated_at: iso(start - 86_400_000 + random.int(0, 3_600_000)),
+      action: 'initiate',
+      rating_from: null,
+      rating_to: random.pick(RATING_SCALE),
+      price_target: money(listing.price * 1.1, 4),
+      analyst: 'Coverage Team',
+    });
+    rows.news!.push({
+      id: `N-pre-${listing.symbol}`,
+      published_at: iso(start - 3_600_000),
+      source: random.pick(NEWS_SOURCES),
+      headline: `${listing.name}: what to watch before the open`,
+      summary: null,
+      author: null,
+      url: null,
+      symbols: [listing.symbol],
     });
     let revenue = random.int(5, 120) * 1e9;
     for (let q = 0; q < 8; q++) {

@@ -1,0 +1,176 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  ValidationError,
+  compileValidator,
+  defineDataset,
+  microsToTimestamp,
+  parseTimestamp,
+  t,
+  timestampToMicros,
+} from '../../src/core/index.ts';
+import { marketData, trades } from '../../src/datasets/index.ts';
+
+const bar = {
+  symbol: 'AAPL',
+  interval: '1m',
+  bucket_start: '2024-03-04T14:30:00Z',
+  open: '189.10',
+  high: '189.50',
+  low: '188.90',
+  close: '189.20',
+  volume: 12_000,
+  source: 'test',
+};
+
+function rejection(rows: unknown[]): ValidationError {
+  try {
+    compileValidator(marketData)(rows);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ValidationError);
+    return error as ValidationError;
+  }
+  throw new Error('expected a ValidationError');
+}
+
+describe('validator', () => {
+  it('normalises a good row: decimals to their scale, timestamps to microseconds, int64 to bigint', () => {
+    const [row] = compileValidator(marketData)([bar]);
+    expect(row).toEqual({
+      ...bar,
+      bucket_start: '2024-03-04T14:30:00.000000Z',
+      open: '189.100000',
+      high: '189.500000',
+      low: '188.900000',
+      close: '189.200000',
+      volume: 12_000n,
+      vwap: null,
+      trade_count: null,
+    });
+  });
+
+  it.each([
+    ['NaN price', { open: Number.NaN }, 'open', 'is NaN'],
+    ['infinite price', { high: Number.POSITIVE_INFINITY }, 'high', 'is infinite'],
+    ['negative volume', { volume: -5 }, 'volume', 'below the minimum 0'],
+    ['missing key column', { symbol: undefined }, 'symbol', 'primary key column is missing'],
+    ['null key column', { bucket_start: null }, 'bucket_start', 'primary key column is missing'],
+    ['wrong type', { trade_count: '12' }, 'trade_count', 'expected a number'],
+    ['over-long string', { symbol: 'X'.repeat(33) }, 'symbol', '33 characters long, the maximum is 32'],
+    ['invalid timestamp', { bucket_start: '2024-02-30T00:00:00Z' }, 'bucket_start', 'not a calendar date'],
+    ['garbage timestamp', { bucket_start: 'yesterday' }, 'bucket_start', 'not an ISO-8601 timestamp'],
+    ['invalid Date', { bucket_start: new Date('nope') }, 'bucket_start', 'invalid Date'],
+    ['value outside oneOf', { interval: '7m' }, 'interval', 'not one of'],
+    ['too many decimals', { close: '189.1234567' }, 'close', 'more than 6 decimal places'],
+    ['unknown field', { colour: 'red' }, 'colour', 'not a column'],
+    ['inconsistent bar', { high: '100' }, 'high', 'below low'],
+  ])('rejects %s, naming dataset, row and field', (_name, change, field, reason) => {
+    const rows = [bar, bar, { ...bar, ...change }];
+    const error = rejection(rows);
+    expect(error.dataset).toBe('market_data');
+    expect(error.rowIndex).toBe(2);
+    expect(error.field).toBe(field);
+    expect(error.reason).toContain(reason);
+    expect(error.message).toContain(`market_data: row 2, field "${field}"`);
+    expect(error.code).toBe('VALIDATION');
+  });
+
+  it('rejects a non-object row', () => {
+    expect(rejection([bar, 42]).rowIndex).toBe(1);
+  });
+
+  it('rejects int64 values beyond 64 bits and unsafe numbers', () => {
+    expect(rejection([{ ...bar, volume: 2n ** 63n }]).reason).toContain('does not fit in 64 bits');
+    expect(rejection([{ ...bar, volume: 2 ** 60 }]).reason).toContain('not a safe integer');
+  });
+
+  it('rejects json that cannot be serialised', () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(() =>
+      compileValidator(trades)([
+        {
+          symbol: 'A',
+          exchange: 'X',
+          trade_id: '1',
+          event_time: '2024-01-01T00:00:00Z',
+          price: 1,
+          size: 1,
+          conditions: cyclic,
+        },
+      ]),
+    ).toThrow(/field "conditions": is not JSON-serialisable/);
+  });
+});
+
+describe('timestamps', () => {
+  it('keeps microseconds and applies offsets', () => {
+    expect(parseTimestamp('2024-03-04T09:30:00.123456-05:00')).toEqual({
+      ok: true,
+      value: '2024-03-04T14:30:00.123456Z',
+    });
+    expect(parseTimestamp('2024-03-04 14:30')).toEqual({ ok: true, value: '2024-03-04T14:30:00.000000Z' });
+    expect(parseTimestamp('0001-01-01T00:00:00Z')).toEqual({
+      ok: true,
+      value: '0001-01-01T00:00:00.000000Z',
+    });
+    expect(parseTimestamp('2024-03-04T14:30:00.1234567Z').ok).toBe(false);
+    expect(parseTimestamp('2024-03-04T24:00:00Z').ok).toBe(false);
+  });
+
+  it('round-trips any microsecond instant in 1900–2200 through text', () => {
+    const min = timestampToMicros('1900-01-01T00:00:00.000000Z');
+    const max = timestampToMicros('2200-01-01T00:00:00.000000Z');
+    fc.assert(
+      fc.property(fc.bigInt({ min, max }), (micros) => {
+        const text = microsToTimestamp(micros);
+        const parsed = parseTimestamp(text);
+        expect(parsed).toEqual({ ok: true, value: text });
+        expect(timestampToMicros(text)).toBe(micros);
+      }),
+    );
+  });
+
+  it('never throws on arbitrary strings: a timestamp or a reason', () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const r = parseTimestamp(s);
+        expect(typeof r.ok).toBe('boolean');
+      }),
+    );
+  });
+});
+
+describe('decimals', () => {
+  const money = defineDataset({
+    name: 'money',
+    version: 1,
+    description: 'decimal test',
+    columns: { id: t.int32(), at: t.timestamp(), amount: t.decimal(10, 2) },
+    primaryKey: ['id'],
+    eventTime: 'at',
+  });
+  const validate = compileValidator(money);
+  const amount = (v: unknown) =>
+    (validate([{ id: 1, at: '2024-01-01T00:00:00Z', amount: v }])[0] as { amount: string }).amount;
+
+  it('normalises text and numbers to the declared scale', () => {
+    expect(amount('12.5')).toBe('12.50');
+    expect(amount(12.5)).toBe('12.50');
+    expect(amount('-0.00')).toBe('0.00');
+    expect(amount('00012')).toBe('12.00');
+    expect(amount(0.1 + 0.2)).toBe('0.30');
+    expect(() => amount('12.345')).toThrow(/more than 2 decimal places/);
+    expect(() => amount('123456789.00')).toThrow(/does not fit in decimal\(10,2\)/);
+    expect(() => amount('1e5')).toThrow(/not a decimal number/);
+  });
+
+  it('accepts every cent amount that fits, unchanged in value', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: -9_999_999_999, max: 9_999_999_999 }), (cents) => {
+        const text = (cents / 100).toFixed(2);
+        expect(Number(amount(text))).toBe(Number(text));
+      }),
+    );
+  });
+});
