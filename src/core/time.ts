@@ -14,10 +14,15 @@ export type TimeParse = { ok: true; value: string } | { ok: false; reason: strin
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+function isLeap(year: number): boolean {
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
+}
+
 function validCalendarDay(year: number, month: number, day: number): boolean {
   if (month < 1 || month > 12 || day < 1) return false;
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
-  return day <= daysInMonth;
+  return day <= (month === 2 && isLeap(year) ? 29 : DAYS_IN_MONTH[month - 1]!);
 }
 
 function formatMicros(epochMs: number, microsWithinMs: number): string {
@@ -25,7 +30,55 @@ function formatMicros(epochMs: number, microsWithinMs: number): string {
   return `${iso.slice(0, 23)}${pad(microsWithinMs, 3)}Z`;
 }
 
+const digitAt = (s: string, i: number): number => s.charCodeAt(i) - 48;
+const twoDigits = (s: string, i: number): number => {
+  const a = digitAt(s, i);
+  const b = digitAt(s, i + 1);
+  return a >= 0 && a <= 9 && b >= 0 && b <= 9 ? a * 10 + b : -1;
+};
+
+/**
+ * The common shapes, without a regular expression or a Date: the normal form itself
+ * ("…SS.ffffffZ", returned as is) and Date#toISOString's ("…SS.mmmZ"). Anything else, or an
+ * invalid field, returns undefined and takes the general path, which explains the problem.
+ */
+function fastTimestamp(s: string): string | undefined {
+  const len = s.length;
+  if ((len !== 27 && len !== 24) || s.charCodeAt(len - 1) !== 90 /* Z */) return undefined;
+  if (s[4] !== '-' || s[7] !== '-' || s[10] !== 'T' || s[13] !== ':' || s[16] !== ':' || s[19] !== '.')
+    return undefined;
+  const century = twoDigits(s, 0);
+  const yy = twoDigits(s, 2);
+  const month = twoDigits(s, 5);
+  const day = twoDigits(s, 8);
+  const hour = twoDigits(s, 11);
+  const minute = twoDigits(s, 14);
+  const second = twoDigits(s, 17);
+  if (
+    century < 0 ||
+    yy < 0 ||
+    hour < 0 ||
+    hour > 23 ||
+    minute < 0 ||
+    minute > 59 ||
+    second < 0 ||
+    second > 59
+  )
+    return undefined;
+  const year = century * 100 + yy;
+  if (year < 1 || !validCalendarDay(year, month, day)) return undefined;
+  for (let i = 20; i < len - 1; i++) {
+    const d = digitAt(s, i);
+    if (d < 0 || d > 9) return undefined;
+  }
+  return len === 27 ? s : `${s.slice(0, 23)}000Z`;
+}
+
 export function parseTimestamp(value: unknown): TimeParse {
+  if (typeof value === 'string') {
+    const fast = fastTimestamp(value);
+    if (fast !== undefined) return { ok: true, value: fast };
+  }
   if (value instanceof Date) {
     const ms = value.getTime();
     if (!Number.isFinite(ms)) return { ok: false, reason: 'is an invalid Date' };
@@ -47,7 +100,16 @@ export function parseTimestamp(value: unknown): TimeParse {
   if (frac.length > 6 && /[1-9]/.test(frac.slice(6))) {
     return { ok: false, reason: `"${value}" has sub-microsecond precision, which would be lost` };
   }
-  const micros = Number(frac.slice(0, 6).padEnd(6, '0'));
+  if (year < 1) return { ok: false, reason: 'is outside the years 0001–9999' };
+  const frac6 = frac.length === 6 ? frac : frac.slice(0, 6).padEnd(6, '0');
+  if (zone === 'Z' || zone === 'z' || /^[+-]00(:?00)?$/.test(zone)) {
+    // Already UTC: the normal form is the parts themselves, no arithmetic needed.
+    return {
+      ok: true,
+      value: `${y}-${mo}-${d}T${pad(hour, 2)}:${pad(minute, 2)}:${pad(second, 2)}.${frac6}Z`,
+    };
+  }
+  const micros = Number(frac6);
   let offsetMinutes = 0;
   if (zone !== 'Z' && zone !== 'z') {
     const sign = zone.startsWith('-') ? -1 : 1;

@@ -1,129 +1,116 @@
 import type { ColumnDef, Dataset } from './dataset.ts';
 import { ValidationError } from './errors.ts';
+import { Invalid, normaliseDecimalText } from './decimal.ts';
 import { describe, parseDate, parseTimestamp } from './time.ts';
 
-/** Normalises one value, or returns the reason it is not acceptable. */
-type Normaliser = (value: unknown) => { ok: true; value: unknown } | { ok: false; reason: string };
+/** Normalises one value, or returns why it is not acceptable. */
+type Normaliser = (value: unknown) => unknown;
 
 const INT32_MIN = -(2 ** 31);
 const INT32_MAX = 2 ** 31 - 1;
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
-const DECIMAL_TEXT = /^([+-]?)(\d+)(?:\.(\d+))?$/;
 
-function bounds(col: ColumnDef, n: number): string | undefined {
-  if (col.min !== undefined && n < col.min) return `${n} is below the minimum ${col.min}`;
-  if (col.max !== undefined && n > col.max) return `${n} is above the maximum ${col.max}`;
+function outOfBounds(col: ColumnDef, n: number): Invalid | undefined {
+  if (col.min !== undefined && n < col.min) return new Invalid(`${n} is below the minimum ${col.min}`);
+  if (col.max !== undefined && n > col.max) return new Invalid(`${n} is above the maximum ${col.max}`);
   return undefined;
 }
 
-function fail(reason: string) {
-  return { ok: false as const, reason };
-}
-function ok(value: unknown) {
-  return { ok: true as const, value };
-}
-
-function finiteNumber(value: unknown): number | string {
-  if (typeof value !== 'number') return `expected a number, got ${describe(value)}`;
-  if (Number.isNaN(value)) return 'is NaN';
-  if (!Number.isFinite(value)) return 'is infinite';
-  return value;
+function notFinite(value: unknown): Invalid | undefined {
+  if (typeof value !== 'number') return new Invalid(`expected a number, got ${describe(value)}`);
+  if (Number.isNaN(value)) return new Invalid('is NaN');
+  if (!Number.isFinite(value)) return new Invalid('is infinite');
+  return undefined;
 }
 
 function normaliser(col: ColumnDef): Normaliser {
+  const bounded = col.min !== undefined || col.max !== undefined;
   switch (col.kind) {
     case 'text':
       return (v) => {
-        if (typeof v !== 'string') return fail(`expected a string, got ${describe(v)}`);
+        if (typeof v !== 'string') return new Invalid(`expected a string, got ${describe(v)}`);
         if (col.maxLength !== undefined && v.length > col.maxLength) {
-          return fail(`is ${v.length} characters long, the maximum is ${col.maxLength}`);
+          return new Invalid(`is ${v.length} characters long, the maximum is ${col.maxLength}`);
         }
-        if (v.includes('\u0000')) return fail('contains a NUL character, which PostgreSQL text cannot store');
-        if (col.oneOf && !col.oneOf.includes(v)) return fail(`"${v}" is not one of ${col.oneOf.join(', ')}`);
-        return ok(v);
+        if (v.includes('\u0000'))
+          return new Invalid('contains a NUL character, which PostgreSQL text cannot store');
+        if (col.oneOf && !col.oneOf.includes(v))
+          return new Invalid(`"${v}" is not one of ${col.oneOf.join(', ')}`);
+        return v;
       };
     case 'int32':
       return (v) => {
-        const n = finiteNumber(v);
-        if (typeof n === 'string') return fail(n);
-        if (!Number.isInteger(n)) return fail(`${n} is not an integer`);
-        if (n < INT32_MIN || n > INT32_MAX) return fail(`${n} does not fit in 32 bits`);
-        const b = bounds(col, n);
-        return b ? fail(b) : ok(n);
+        const bad = notFinite(v);
+        if (bad) return bad;
+        const n = v as number;
+        if (!Number.isInteger(n)) return new Invalid(`${n} is not an integer`);
+        if (n < INT32_MIN || n > INT32_MAX) return new Invalid(`${n} does not fit in 32 bits`);
+        return (bounded && outOfBounds(col, n)) || n;
       };
     case 'int64':
       return (v) => {
         let big: bigint;
         if (typeof v === 'bigint') big = v;
         else if (typeof v === 'number') {
-          const n = finiteNumber(v);
-          if (typeof n === 'string') return fail(n);
-          if (!Number.isSafeInteger(n)) return fail(`${n} is not a safe integer (pass a bigint)`);
-          big = BigInt(n);
+          const bad = notFinite(v);
+          if (bad) return bad;
+          if (!Number.isSafeInteger(v)) return new Invalid(`${v} is not a safe integer (pass a bigint)`);
+          big = BigInt(v);
         } else if (typeof v === 'string' && /^[+-]?\d+$/.test(v)) big = BigInt(v);
-        else return fail(`expected an integer, got ${describe(v)}`);
-        if (big < INT64_MIN || big > INT64_MAX) return fail(`${big} does not fit in 64 bits`);
-        const b = bounds(col, Number(big));
-        return b ? fail(b) : ok(big);
+        else return new Invalid(`expected an integer, got ${describe(v)}`);
+        if (big < INT64_MIN || big > INT64_MAX) return new Invalid(`${big} does not fit in 64 bits`);
+        return (bounded && outOfBounds(col, Number(big))) || big;
       };
     case 'float64':
-      return (v) => {
-        const n = finiteNumber(v);
-        if (typeof n === 'string') return fail(n);
-        const b = bounds(col, n);
-        return b ? fail(b) : ok(n);
-      };
-    case 'decimal': {
-      const precision = col.precision ?? 38;
-      const scale = col.scale ?? 0;
-      return (v) => {
-        let text: string;
-        if (typeof v === 'number') {
-          const n = finiteNumber(v);
-          if (typeof n === 'string') return fail(n);
-          text = n.toFixed(scale);
-          if (Number(text) !== n && Math.abs(Number(text) - n) > Number.EPSILON * Math.abs(n) * 4) {
-            return fail(`${n} has more than ${scale} decimal places`);
-          }
-        } else if (typeof v === 'string') text = v.trim();
-        else return fail(`expected a decimal number or string, got ${describe(v)}`);
-        const m = DECIMAL_TEXT.exec(text);
-        if (!m) return fail(`"${text}" is not a decimal number`);
-        const [, sign = '', intRaw = '', fracRaw = ''] = m;
-        const frac = fracRaw.replace(/0+$/, '');
-        if (frac.length > scale) return fail(`${text} has more than ${scale} decimal places`);
-        const int = intRaw.replace(/^0+(?=\d)/, '');
-        if (int.length > precision - scale)
-          return fail(`${text} does not fit in decimal(${precision},${scale})`);
-        const normal = `${sign === '-' && /[1-9]/.test(int + frac) ? '-' : ''}${int}${scale > 0 ? '.' + frac.padEnd(scale, '0') : ''}`;
-        const b = bounds(col, Number(normal));
-        return b ? fail(b) : ok(normal);
-      };
-    }
+      return (v) => notFinite(v) ?? ((bounded && outOfBounds(col, v as number)) || v);
+    case 'decimal':
+      return decimalNormaliser(col, bounded);
     case 'bool':
-      return (v) => (typeof v === 'boolean' ? ok(v) : fail(`expected a boolean, got ${describe(v)}`));
+      return (v) => (typeof v === 'boolean' ? v : new Invalid(`expected a boolean, got ${describe(v)}`));
     case 'timestamp':
       return (v) => {
         const r = parseTimestamp(v);
-        return r.ok ? ok(r.value) : fail(r.reason);
+        return r.ok ? r.value : new Invalid(r.reason);
       };
     case 'date':
       return (v) => {
         const r = parseDate(v);
-        return r.ok ? ok(r.value) : fail(r.reason);
+        return r.ok ? r.value : new Invalid(r.reason);
       };
     case 'json':
       return (v) => {
-        if (v === undefined) return fail('is undefined');
+        if (v === undefined) return new Invalid('is undefined');
         try {
           JSON.stringify(v);
         } catch (error) {
-          return fail(`is not JSON-serialisable: ${(error as Error).message}`);
+          return new Invalid(`is not JSON-serialisable: ${(error as Error).message}`);
         }
-        return ok(v);
+        return v;
       };
   }
+}
+
+/** Decimals become text with exactly `scale` fractional digits, as PostgreSQL prints numeric(p,s). */
+function decimalNormaliser(col: ColumnDef, bounded: boolean): Normaliser {
+  const precision = col.precision ?? 38;
+  const scale = col.scale ?? 0;
+  return (v) => {
+    let text: string;
+    if (typeof v === 'number') {
+      const bad = notFinite(v);
+      if (bad) return bad;
+      text = v.toFixed(scale);
+      const back = Number(text);
+      if (back !== v && Math.abs(back - v) > Number.EPSILON * Math.abs(v) * 4) {
+        return new Invalid(`${v} has more than ${scale} decimal places`);
+      }
+    } else if (typeof v === 'string') text = v.trim();
+    else return new Invalid(`expected a decimal number or string, got ${describe(v)}`);
+    const normal = normaliseDecimalText(text, precision, scale);
+    if (normal instanceof Invalid) return normal;
+    return (bounded && outOfBounds(col, Number(normal))) || normal;
+  };
 }
 
 export type Validator<Row> = (rows: readonly unknown[]) => Row[];
@@ -166,8 +153,8 @@ export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
           );
         }
         const r = col.normalise(value);
-        if (!r.ok) throw new ValidationError(dataset.name, i, col.name, r.reason);
-        row[col.name] = r.value;
+        if (r instanceof Invalid) throw new ValidationError(dataset.name, i, col.name, r.reason);
+        row[col.name] = r;
       }
       for (const field in record) {
         if (!known.has(field))
@@ -219,8 +206,8 @@ export function normaliseFields(
       continue;
     }
     const r = normaliser(col)(value);
-    if (!r.ok) throw new ValidationError(dataset.name, rowIndex, name, r.reason);
-    out[name] = r.value;
+    if (r instanceof Invalid) throw new ValidationError(dataset.name, rowIndex, name, r.reason);
+    out[name] = r;
   }
   return out;
 }

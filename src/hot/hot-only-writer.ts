@@ -3,14 +3,14 @@ import { normaliseFields, validatorFor } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { HotStore } from './hot-store.ts';
-import { collapseByKey } from './upsert.ts';
+import { preparedBatch } from './upsert.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
-/** Validates a batch and collapses duplicate keys: what every writer does before any tier. */
+/** Validates a batch: what every writer does before any tier sees it. */
 export function prepareUpsert(dataset: AnyDataset, rows: readonly unknown[], options: WriteOptions = {}) {
   const normalised = validatorFor(dataset)(rows) as Record<string, unknown>[];
-  return collapseByKey(dataset, normalised, options.sequences);
+  return preparedBatch(normalised, options.sequences);
 }
 
 export function prepareDelete(
@@ -22,7 +22,7 @@ export function prepareDelete(
     const onlyKey = Object.fromEntries(dataset.primaryKey.map((k) => [k, key[k]]));
     return normaliseFields(dataset, onlyKey, { rowIndex, required: dataset.primaryKey });
   });
-  return collapseByKey(dataset, normalised, options.sequences);
+  return preparedBatch(normalised, options.sequences);
 }
 
 /** Stage 0: writes go to PostgreSQL only. The reference the other writers are measured against. */

@@ -22,48 +22,28 @@ export const DEFAULT_UPSERT_STRATEGY: UpsertStrategy = 'copy';
 const UNNEST_CHUNK = 5_000;
 
 export interface PreparedBatch {
+  /** Validated, normalised rows. The same key may occur more than once; see collapseDuplicates. */
   rows: readonly Record<string, unknown>[];
   /** Aligned with rows; null where the caller gave no sequence. */
   sequences: readonly (bigint | null)[];
 }
 
-/**
- * Collapses rows with the same primary key, keeping the one with the highest sequence (the last
- * one on ties): ON CONFLICT cannot touch a row twice in one statement, and the last word wins.
- */
-export function collapseByKey(
-  dataset: Dataset<unknown>,
+export function preparedBatch(
   rows: readonly Record<string, unknown>[],
   sequences?: readonly (bigint | null | undefined)[],
 ): PreparedBatch {
-  const seqs = rows.map((_, i) => sequences?.[i] ?? null);
-  const keys = dataset.primaryKey;
-  const index = new Map<string, number>();
-  let duplicates = false;
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    let key = '';
-    for (const k of keys) key += `${String(row[k])}\u0001`;
-    const previous = index.get(key);
-    if (previous === undefined) {
-      index.set(key, i);
-      continue;
-    }
-    duplicates = true;
-    const a = seqs[previous];
-    const b = seqs[i];
-    if (a === null || a === undefined || b === null || b === undefined || b >= a) index.set(key, i);
-  }
-  if (!duplicates) return { rows, sequences: seqs };
-  const kept = [...index.values()].sort((x, y) => x - y);
-  return { rows: kept.map((i) => rows[i]!), sequences: kept.map((i) => seqs[i]!) };
+  return { rows, sequences: sequences ? rows.map((_, i) => sequences[i] ?? null) : rows.map(() => null) };
 }
 
 interface Statements {
   columns: string[];
-  conflictClause: string;
-  unnestSql: string;
   target: string;
+  /** `INSERT INTO target AS t (columns)`; a source and optionally the conflict clause follow. */
+  insert: string;
+  conflictClause: string;
+  /** The primary key, for DISTINCT ON. */
+  key: string;
+  unnestSource: string;
 }
 
 const cache = new WeakMap<Dataset<unknown>, Map<string, Statements>>();
@@ -75,8 +55,7 @@ function statements(dataset: Dataset<unknown>, schema: string): Statements {
   if (cached) return cached;
 
   const target = qualified(schema, dataset.name);
-  const names = [...dataset.columns.map((c) => c.name), SEQ_COLUMN];
-  const columns = names.map(ident);
+  const columns = [...dataset.columns.map((c) => c.name), SEQ_COLUMN].map(ident);
   const updatable = dataset.columns
     .filter((c) => !dataset.primaryKey.includes(c.name))
     .map((c) => ident(c.name));
@@ -91,12 +70,93 @@ function statements(dataset: Dataset<unknown>, schema: string): Statements {
     `WHERE (t.${seq} IS NULL OR EXCLUDED.${seq} IS NULL OR t.${seq} <= EXCLUDED.${seq}) ` +
     `AND (${updatable.map((c) => `t.${c}`).join(', ')}) IS DISTINCT FROM (${updatable.map((c) => `EXCLUDED.${c}`).join(', ')})`;
   const casts = [...dataset.columns.map((c) => `${pgArrayElementType(c)}[]`), 'bigint[]'];
-  const unnestSql =
-    `INSERT INTO ${target} AS t (${columns.join(', ')}) ` +
-    `SELECT * FROM unnest(${casts.map((cast, i) => `$${i + 1}::${cast}`).join(', ')}) ${conflictClause}`;
-  const result = { columns, conflictClause, unnestSql, target };
+  const result: Statements = {
+    columns,
+    target,
+    insert: `INSERT INTO ${target} AS t (${columns.join(', ')})`,
+    conflictClause,
+    key: dataset.primaryKey.map(ident).join(', '),
+    unnestSource: `unnest(${casts.map((cast, i) => `$${i + 1}::${cast}`).join(', ')}) WITH ORDINALITY AS s(${[...columns, ORDINAL].join(', ')})`,
+  };
   bySchema.set(schema, result);
   return result;
+}
+
+/** The position of a row in its batch, carried through staging so the last duplicate can win. */
+const ORDINAL = '_tf_ord';
+const UNIQUE_VIOLATION = '23505';
+const CARDINALITY_VIOLATION = '21000';
+
+/**
+ * Most batches of market data carry new keys. INSERT … ON CONFLICT pays for a speculative
+ * insertion per row even then, and a staging table costs a second write, so each batch first
+ * tries the plain path under a savepoint (COPY straight into the table, or a plain INSERT),
+ * which a unique violation rolls back. After a conflict the plain path is skipped for the next
+ * batches of that table, so a stream of updates does not pay for failed attempts.
+ * bench/hot.ts shows what each path costs.
+ */
+const SKIP_AFTER_CONFLICT = 16;
+const recentConflicts = new Map<string, number>();
+
+function tryPlainPath(table: string): boolean {
+  const skip = recentConflicts.get(table) ?? 0;
+  if (skip > 0) recentConflicts.set(table, skip - 1);
+  return skip === 0;
+}
+
+/** Runs `work` under a savepoint; an error with SQLSTATE `accept` rolls back to it and yields undefined. */
+async function underSavepoint<T>(
+  client: pg.PoolClient,
+  accept: string,
+  work: () => Promise<T>,
+): Promise<T | undefined> {
+  await client.query('SAVEPOINT tierflow_attempt');
+  try {
+    const result = await work();
+    await client.query('RELEASE SAVEPOINT tierflow_attempt');
+    return result;
+  } catch (error) {
+    if ((error as { code?: string }).code !== accept) throw error;
+    await client.query('ROLLBACK TO SAVEPOINT tierflow_attempt');
+    return undefined;
+  }
+}
+
+async function plainWrite(
+  client: pg.PoolClient,
+  statement: Statements,
+  work: () => Promise<number>,
+): Promise<number | undefined> {
+  if (!tryPlainPath(statement.target)) return undefined;
+  const written = await underSavepoint(client, UNIQUE_VIOLATION, work);
+  if (written === undefined) recentConflicts.set(statement.target, SKIP_AFTER_CONFLICT);
+  return written;
+}
+
+/**
+ * INSERT … ON CONFLICT DO UPDATE from `from` (a staging table or an unnest aliased `s`, with
+ * ORDINAL). If the batch holds a key twice, ON CONFLICT refuses to touch a row twice; then the
+ * batch is collapsed with DISTINCT ON the key, keeping the highest sequence, then the last row.
+ * Duplicates are rare, so they are handled when the database reports them rather than searched
+ * for in every batch.
+ */
+async function upsertFrom(
+  client: pg.PoolClient,
+  statement: Statements,
+  from: string,
+  params?: unknown[],
+): Promise<number> {
+  const { insert, columns, conflictClause, key } = statement;
+  const select = `SELECT ${columns.map((c) => `s.${c}`).join(', ')} FROM ${from}`;
+  const upserted = await underSavepoint(client, CARDINALITY_VIOLATION, async () => {
+    return (await client.query(`${insert} ${select} ${conflictClause}`, params)).rowCount ?? 0;
+  });
+  if (upserted !== undefined) return upserted;
+  const distinct =
+    `SELECT DISTINCT ON (${key}) ${columns.join(', ')} ` +
+    `FROM (SELECT s.${ident(ORDINAL)}, ${select.slice('SELECT '.length)}) d ` +
+    `ORDER BY ${key}, ${ident(SEQ_COLUMN)} DESC NULLS LAST, ${ident(ORDINAL)} DESC`;
+  return (await client.query(`${insert} ${distinct} ${conflictClause}`, params)).rowCount ?? 0;
 }
 
 /** Applies a prepared batch inside the caller's transaction; returns the rows inserted or changed. */
@@ -119,7 +179,8 @@ async function upsertByUnnest(
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
 ): Promise<number> {
-  const { unnestSql } = statements(dataset, schema);
+  const statement = statements(dataset, schema);
+  const plain = `${statement.insert} SELECT ${statement.columns.map((c) => `s.${c}`).join(', ')} FROM ${statement.unnestSource}`;
   let applied = 0;
   for (let start = 0; start < batch.rows.length; start += UNNEST_CHUNK) {
     const rows = batch.rows.slice(start, start + UNNEST_CHUNK);
@@ -135,8 +196,12 @@ async function upsertByUnnest(
         batch.sequences.slice(start, start + UNNEST_CHUNK),
       ),
     );
-    const result = await client.query(unnestSql, params);
-    applied += result.rowCount ?? 0;
+    const inserted = await plainWrite(
+      client,
+      statement,
+      async () => (await client.query(plain, params)).rowCount ?? 0,
+    );
+    applied += inserted ?? (await upsertFrom(client, statement, statement.unnestSource, params));
   }
   return applied;
 }
@@ -144,36 +209,54 @@ async function upsertByUnnest(
 /** Rows per text chunk pushed into the COPY stream. */
 const COPY_CHUNK_ROWS = 2_000;
 
+/** COPY text of a batch, in chunks, optionally with each row's ordinal as a last column. */
+function* copyText(dataset: Dataset<unknown>, batch: PreparedBatch, withOrdinal: boolean): Generator<string> {
+  const encoders = dataset.columns.map((col) => ({ name: col.name, encode: copyEncoder(col) }));
+  const { rows, sequences } = batch;
+  for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
+    let text = '';
+    const end = Math.min(rows.length, start + COPY_CHUNK_ROWS);
+    for (let i = start; i < end; i++) {
+      const row = rows[i]!;
+      let line = '';
+      for (const { name, encode } of encoders) line += `${encode(row[name])}\t`;
+      const seq = sequences[i];
+      line += seq === null || seq === undefined ? '\\N' : String(seq);
+      text += withOrdinal ? `${line}\t${i}\n` : `${line}\n`;
+    }
+    yield text;
+  }
+}
+
+async function copyInto(
+  client: pg.PoolClient,
+  table: string,
+  columns: string,
+  text: Iterable<string>,
+): Promise<number> {
+  const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
+  await pipeline(Readable.from(text), stream);
+  return stream.rowCount ?? 0;
+}
+
 async function upsertByCopy(
   client: pg.PoolClient,
   schema: string,
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
 ): Promise<number> {
-  const { columns, conflictClause, target } = statements(dataset, schema);
-  const stage = ident(`tf_stage_${dataset.name}`);
-  await client.query(`CREATE TEMP TABLE ${stage} (LIKE ${target} INCLUDING DEFAULTS) ON COMMIT DROP`);
-  const encoders = dataset.columns.map((col) => ({ name: col.name, encode: copyEncoder(col) }));
-  const { rows, sequences } = batch;
-  function* chunks(): Generator<string> {
-    for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
-      let text = '';
-      const end = Math.min(rows.length, start + COPY_CHUNK_ROWS);
-      for (let i = start; i < end; i++) {
-        const row = rows[i]!;
-        let line = '';
-        for (const { name, encode } of encoders) line += `${encode(row[name])}\t`;
-        const seq = sequences[i];
-        text += `${line}${seq === null || seq === undefined ? '\\N' : String(seq)}\n`;
-      }
-      yield text;
-    }
-  }
-  const copy = client.query(copyFrom(`COPY ${stage} (${columns.join(', ')}) FROM STDIN`));
-  await pipeline(Readable.from(chunks()), copy);
-  const result = await client.query(
-    `INSERT INTO ${target} AS t (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM ${stage} ${conflictClause}`,
+  const statement = statements(dataset, schema);
+  const { columns, target } = statement;
+  const copied = await plainWrite(client, statement, () =>
+    copyInto(client, target, columns.join(', '), copyText(dataset, batch, false)),
   );
+  if (copied !== undefined) return copied;
+  const stage = ident(`tf_stage_${dataset.name}`);
+  await client.query(
+    `CREATE TEMP TABLE ${stage} (LIKE ${target} INCLUDING DEFAULTS, ${ident(ORDINAL)} integer) ON COMMIT DROP`,
+  );
+  await copyInto(client, stage, [...columns, ident(ORDINAL)].join(', '), copyText(dataset, batch, true));
+  const applied = await upsertFrom(client, statement, `${stage} AS s`);
   await client.query(`DROP TABLE ${stage}`);
-  return result.rowCount ?? 0;
+  return applied;
 }

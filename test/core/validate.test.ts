@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  Invalid,
   ValidationError,
+  compareDecimals,
+  normaliseDecimalText,
   compileValidator,
   defineDataset,
   microsToTimestamp,
@@ -163,6 +166,42 @@ describe('decimals', () => {
     expect(() => amount('12.345')).toThrow(/more than 2 decimal places/);
     expect(() => amount('123456789.00')).toThrow(/does not fit in decimal\(10,2\)/);
     expect(() => amount('1e5')).toThrow(/not a decimal number/);
+  });
+
+  it('normalises decimal text exactly like a plain reference implementation', () => {
+    const reference = (text: string, precision: number, scale: number): string | undefined => {
+      const m = /^([+-]?)(\d+)(?:\.(\d+))?$/.exec(text);
+      if (!m) return undefined;
+      const int = m[2]!.replace(/^0+(?=\d)/, '');
+      const frac = (m[3] ?? '').replace(/0+$/, '');
+      if (frac.length > scale || int.length > precision - scale) return undefined;
+      const zero = /^0*$/.test(int + frac);
+      return `${m[1] === '-' && !zero ? '-' : ''}${int}${scale > 0 ? '.' + frac.padEnd(scale, '0') : ''}`;
+    };
+    const digits = fc.stringMatching(/^[0-9]{1,12}$/);
+    const text = fc
+      .tuple(fc.constantFrom('', '-', '+'), digits, fc.option(digits, { nil: undefined }))
+      .map(([sign, int, frac]) => `${sign}${int}${frac === undefined ? '' : '.' + frac}`);
+    fc.assert(
+      fc.property(text, fc.integer({ min: 1, max: 20 }), fc.integer({ min: 0, max: 8 }), (t, p, sc) => {
+        const precision = Math.max(p, sc);
+        const ours = normaliseDecimalText(t, precision, sc);
+        expect(ours instanceof Invalid ? undefined : ours).toBe(reference(t, precision, sc));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const bad of ['', '.5', '5.', '1e3', '--1', '1.2.3', ' ', 'abc']) {
+      expect(normaliseDecimalText(bad, 10, 2)).toBeInstanceOf(Invalid);
+    }
+  });
+
+  it('orders normalised decimals like their numeric values', () => {
+    const cents = fc.integer({ min: -99_999_999, max: 99_999_999 });
+    fc.assert(
+      fc.property(cents, cents, (a, b) => {
+        expect(Math.sign(compareDecimals(amount(a / 100), amount(b / 100)))).toBe(Math.sign(a - b));
+      }),
+    );
   });
 
   it('accepts every cent amount that fits, unchanged in value', () => {

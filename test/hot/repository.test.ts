@@ -143,8 +143,15 @@ describe.each(['copy', 'unnest'] as UpsertStrategy[])(
         { ...trade, price: 2 },
         { ...trade, price: 3 },
       ]);
-      expect(result.rows).toBe(1);
+      expect(result).toMatchObject({ rows: 3, applied: 1 });
       expect((await repo.get(trade))?.price).toBe('3.000000');
+      expect(
+        await repo.upsert([
+          { ...trade, price: 4 },
+          { ...trade, price: 5 },
+        ]),
+      ).toMatchObject({ applied: 1 });
+      expect((await repo.get(trade))?.price).toBe('5.000000');
     });
 
     it('writes nothing of a batch with one invalid row', async () => {
@@ -204,6 +211,16 @@ describe.each(['copy', 'unnest'] as UpsertStrategy[])(
       expect(await repo.get({ symbol: 'SEQ' })).toBeDefined();
       expect((await repo.delete([{ symbol: 'SEQ' }], { sequences: [12n] })).applied).toBe(1);
       expect(await repo.get({ symbol: 'SEQ' })).toBeUndefined();
+    });
+
+    it('writes a batch mixing new keys, existing keys and repeated keys', async () => {
+      const repo = ctx.tf.repositories.marketData;
+      await repo.upsert(bars(14, 5000));
+      const mixed = [...bars(28, 5000, 300), ...bars(7, 5000, 400)];
+      const result = await repo.upsert(mixed);
+      expect(result.applied).toBe(28);
+      const rows = await repo.range({ from: '2024-03-07T00:00:00Z', where: { symbol: 'S0' } });
+      expect(rows.map((r) => r.close)).toEqual(['400.000000', '300.000000', '300.000000', '300.000000']);
     });
 
     it('keeps the highest sequence when a batch holds the same key twice', async () => {
