@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -57,4 +57,38 @@ describe('embedded PostgreSQL', () => {
     expect(result.stdout).toContain('is up to date');
     expect(tierflow('db', 'status').stdout).toMatch(/^stopped/);
   });
+});
+
+describe('embedded PostgreSQL on signals', () => {
+  const signalDir = path.resolve(`.tierflow/test-signal-${randomBytes(4).toString('hex')}`);
+  afterAll(async () => {
+    await new EmbeddedPostgresServer(signalDir).stop();
+    await rm(signalDir, { recursive: true, force: true });
+  });
+
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    'stops the server it started when the process gets %s',
+    async (signal) => {
+      const child = spawn(
+        process.execPath,
+        ['bin/tierflow.js', '--data-dir', signalDir, 'demo', '--minutes', '100000'],
+        {
+          env: { ...process.env, DATABASE_URL: '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      // The demo prints its first line once PostgreSQL runs and the tables exist.
+      await new Promise<void>((resolve, reject) => {
+        child.stdout.on('data', (chunk: Buffer) => {
+          if (chunk.toString().includes('tierflow demo:')) resolve();
+        });
+        child.once('exit', () => reject(new Error('the demo exited before it started writing')));
+      });
+      expect((await new EmbeddedPostgresServer(signalDir).status()).running).toBe(true);
+      child.kill(signal);
+      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect((await new EmbeddedPostgresServer(signalDir).status()).running).toBe(false);
+    },
+  );
 });
