@@ -25,4 +25,14 @@ export const METRIC = {
   recordsWritten: 'records_written_total',
   writeErrors: 'write_errors_total',
   hotPoolErrors: 'hot_pool_errors_total',
+  /** Log: time from append call to durable acknowledgement; labels backend, topic. */
+  walAppendLatency: 'wal_append_latency_seconds',
+  /** Log: bytes stored per topic; labels backend, topic. */
+  walSize: 'wal_size_bytes',
+  /** Log: entries appended; labels backend, topic. */
+  walEntries: 'wal_entries_total',
+  /** Log: entries after a group's committed position; labels backend, group, topic. */
+  consumerLag: 'log_consumer_lag_entries',
+  /** Log: appends refused (fsync failure, full disk, server error); labels backend, reason. */
+  walAppendErrors: 'wal_append_errors_total',
 } as const;

@@ -1,0 +1,93 @@
+/**
+ * The durable log every stage stands on: stage 1's event bus, stage 2's write-ahead log,
+ * stage 3's change topics and stage 4's stream jobs. One interface, several backends
+ * (log/file, log/redis, log/nats), one conformance suite (test/log/conformance.ts).
+ */
+
+/**
+ * A position in a topic: totally ordered within the topic, assigned by the backend on append.
+ * File log: the entry's offset (0, 1, 2, …). Redis: the stream ID's milliseconds and sequence,
+ * packed as ms × 2^22 + seq. NATS JetStream: the stream sequence.
+ */
+export type Position = bigint;
+
+export interface LogEntryInput {
+  /** Entries with the same key keep their order (all entries of a topic do, in these backends). */
+  key?: string;
+  headers?: Readonly<Record<string, string>>;
+  payload: Uint8Array;
+}
+
+export interface LogEntry {
+  topic: string;
+  position: Position;
+  key: string | undefined;
+  headers: Readonly<Record<string, string>>;
+  payload: Uint8Array;
+  /** When the log took the entry, in ms since the epoch (event times belong in the payload). */
+  timestamp: number;
+}
+
+/**
+ * Where a read starts: at a position (inclusive), just after one (resuming after a commit), at
+ * the first entry, after the last one, or at the first entry appended at or after a time.
+ */
+export type ReadFrom = Position | { after: Position } | 'earliest' | 'latest' | Date;
+
+export interface ReadOptions {
+  from: ReadFrom;
+  /** Keep waiting for new entries at the end (default true); false ends the iteration there. */
+  follow?: boolean;
+  /** Bounds of one batch, and so of what the reader buffers. */
+  maxBatchEntries?: number;
+  maxBatchBytes?: number;
+  signal?: AbortSignal;
+}
+
+export interface TopicStats {
+  topic: string;
+  entries: number;
+  bytes: number;
+  first: Position | undefined;
+  last: Position | undefined;
+}
+
+export interface RetentionPolicy {
+  /** Drop the oldest entries while the topic is larger than this. */
+  maxBytes?: number;
+  /** Drop entries older than this. */
+  maxAgeMs?: number;
+  /** Also drop entries some consumer group has not committed yet. Default false. */
+  force?: boolean;
+}
+
+export interface Log extends AsyncDisposable {
+  /** The backend's name, for messages and metrics: 'file', 'redis', 'nats'. */
+  readonly backend: string;
+  /**
+   * Appends entries in order and resolves with their positions once they are durable by the
+   * backend's definition (see its README section). Creates the topic if needed. Rejects, and
+   * acknowledges nothing, if the entries cannot be made durable.
+   */
+  append(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]>;
+  /** Batches of entries in position order. Throws UnknownTopicError for a topic never appended to. */
+  read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]>;
+  /** Records that `group` has processed everything up to and including `position`. */
+  commit(group: string, topic: string, position: Position): Promise<void>;
+  /** The last position `group` committed on `topic`, or undefined. */
+  committed(group: string, topic: string): Promise<Position | undefined>;
+  /** Entries after the group's committed position (all entries if it never committed). */
+  lag(group: string, topic: string): Promise<number>;
+  topics(): Promise<string[]>;
+  stats(topic: string): Promise<TopicStats>;
+  /** Drops the oldest entries beyond the policy, never past a group's commit unless forced. Returns entries dropped. */
+  applyRetention(topic: string, policy: RetentionPolicy): Promise<number>;
+  /** Waits for in-flight appends, stops readers, releases resources. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+
+export function isValidTopic(name: string): boolean {
+  return TOPIC_NAME.test(name) && !name.includes('..');
+}
