@@ -12,10 +12,19 @@ export interface LogHarness {
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
-const entry = (s: string, key?: string, headers?: Record<string, string>): LogEntryInput => ({ payload: text(s), key, headers });
+const entry = (s: string, key?: string, headers?: Record<string, string>): LogEntryInput => ({
+  payload: text(s),
+  key,
+  headers,
+});
 const payloadText = (e: LogEntry) => new TextDecoder().decode(e.payload);
 
-export async function collect(log: Log, topic: string, from: ReadFrom, limit = Number.POSITIVE_INFINITY): Promise<LogEntry[]> {
+export async function collect(
+  log: Log,
+  topic: string,
+  from: ReadFrom,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<LogEntry[]> {
   const out: LogEntry[] = [];
   for await (const batch of log.read(topic, { from, follow: false })) {
     out.push(...batch);
@@ -56,14 +65,18 @@ export function logConformance(name: string, makeHarness: () => Promise<LogHarne
       const t = topic('order');
       const positions: Position[] = [];
       for (let batch = 0; batch < 5; batch++) {
-        const entries = Array.from({ length: 20 }, (_, i) => entry(`${batch}:${i}`, `k${i % 3}`, { n: String(i), batch: String(batch) }));
+        const entries = Array.from({ length: 20 }, (_, i) =>
+          entry(`${batch}:${i}`, `k${i % 3}`, { n: String(i), batch: String(batch) }),
+        );
         positions.push(...(await log.append(t, entries)));
       }
       expect(positions).toHaveLength(100);
       for (let i = 1; i < positions.length; i++) expect(positions[i]! > positions[i - 1]!).toBe(true);
       const read = await collect(log, t, 'earliest');
       expect(read.map((e) => e.position)).toEqual(positions);
-      expect(read.map(payloadText)).toEqual(Array.from({ length: 100 }, (_, i) => `${Math.floor(i / 20)}:${i % 20}`));
+      expect(read.map(payloadText)).toEqual(
+        Array.from({ length: 100 }, (_, i) => `${Math.floor(i / 20)}:${i % 20}`),
+      );
       expect(read[7]).toMatchObject({ topic: t, key: 'k1', headers: { n: '7', batch: '0' } });
       expect(read.every((e) => e.timestamp > Date.now() - 60_000 && e.timestamp <= Date.now())).toBe(true);
       const fromMiddle = await collect(log, t, positions[42]!, 3);
@@ -88,7 +101,10 @@ export function logConformance(name: string, makeHarness: () => Promise<LogHarne
 
     test('resumes a consumer group from its committed position after reopening', async () => {
       const t = topic('groups');
-      const positions = await log.append(t, Array.from({ length: 10 }, (_, i) => entry(`e${i}`)));
+      const positions = await log.append(
+        t,
+        Array.from({ length: 10 }, (_, i) => entry(`e${i}`)),
+      );
       expect(await log.committed('g', t)).toBeUndefined();
       expect(await log.lag('g', t)).toBe(10);
       await log.commit('g', t, positions[3]!);
@@ -121,7 +137,8 @@ export function logConformance(name: string, makeHarness: () => Promise<LogHarne
       const acknowledged = await Promise.all(
         Array.from({ length: appenders }, async (_, a) => {
           const mine: Position[] = [];
-          for (let r = 0; r < rounds; r++) mine.push(...(await log.append(t, [entry(`${a}:${r}`, `appender-${a}`)])));
+          for (let r = 0; r < rounds; r++)
+            mine.push(...(await log.append(t, [entry(`${a}:${r}`, `appender-${a}`)])));
           return mine;
         }),
       );
@@ -148,9 +165,17 @@ export function logConformance(name: string, makeHarness: () => Promise<LogHarne
 
     test('bounds batches by entries and bytes', async () => {
       const t = topic('bounds');
-      await log.append(t, Array.from({ length: 50 }, () => ({ payload: randomBytes(1000) })));
+      await log.append(
+        t,
+        Array.from({ length: 50 }, () => ({ payload: randomBytes(1000) })),
+      );
       const sizes: number[] = [];
-      for await (const batch of log.read(t, { from: 'earliest', follow: false, maxBatchEntries: 8, maxBatchBytes: 5_000 })) {
+      for await (const batch of log.read(t, {
+        from: 'earliest',
+        follow: false,
+        maxBatchEntries: 8,
+        maxBatchBytes: 5_000,
+      })) {
         sizes.push(batch.length);
         expect(batch.length).toBeLessThanOrEqual(8);
       }

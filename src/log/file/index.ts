@@ -1,0 +1,2 @@
+export { createFileLog, type FileLogOptions } from './file-log.ts';
+export type { DurableIO } from './fs-durable.ts';

@@ -1,0 +1,115 @@
+import { RecordDecodeError } from '../errors.ts';
+import { crc32c } from './crc32c.ts';
+
+/**
+ * One framed record on disk:
+ *
+ *   magic u8 (0xA7) | body length u32 LE | CRC-32C of body u32 LE | body
+ *   body: offset u64 | timestamp ms f64 | key length i32 (-1: none) | key utf-8
+ *         | headers length u32 | headers JSON utf-8 | payload length u32 | payload
+ *
+ * The offset inside the body lets recovery and readers check they are where they think they are.
+ */
+export const MAGIC = 0xa7;
+export const FRAME_HEADER_BYTES = 9;
+/** Records larger than this are refused on append and treated as damage on read. */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+export interface StoredRecord {
+  offset: bigint;
+  timestamp: number;
+  key: string | undefined;
+  headers: Record<string, string>;
+  payload: Uint8Array;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const EMPTY_HEADERS = '{}';
+
+export function encodeRecord(record: StoredRecord): Buffer {
+  const key = record.key === undefined ? undefined : encoder.encode(record.key);
+  const headersJson =
+    Object.keys(record.headers).length === 0 ? EMPTY_HEADERS : JSON.stringify(record.headers);
+  const headers = encoder.encode(headersJson);
+  const bodyLength = 8 + 8 + 4 + (key?.length ?? 0) + 4 + headers.length + 4 + record.payload.length;
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyLength);
+  frame[0] = MAGIC;
+  frame.writeUInt32LE(bodyLength, 1);
+  let p = FRAME_HEADER_BYTES;
+  frame.writeBigUInt64LE(record.offset, p);
+  p += 8;
+  frame.writeDoubleLE(record.timestamp, p);
+  p += 8;
+  frame.writeInt32LE(key ? key.length : -1, p);
+  p += 4;
+  if (key) {
+    frame.set(key, p);
+    p += key.length;
+  }
+  frame.writeUInt32LE(headers.length, p);
+  p += 4;
+  frame.set(headers, p);
+  p += headers.length;
+  frame.writeUInt32LE(record.payload.length, p);
+  p += 4;
+  frame.set(record.payload, p);
+  frame.writeUInt32LE(crc32c(frame, FRAME_HEADER_BYTES, frame.length), 5);
+  return frame;
+}
+
+export type DecodeResult =
+  | { kind: 'record'; record: StoredRecord; size: number }
+  /** The buffer ends inside this frame: read more, or, at the end of a file, a torn tail. */
+  | { kind: 'incomplete' };
+
+/**
+ * Decodes the frame at `at`. Returns 'incomplete' when the buffer ends before the frame does;
+ * throws RecordDecodeError for anything malformed. Never reads outside the buffer.
+ */
+export function decodeRecord(buf: Buffer, at: number): DecodeResult {
+  if (buf.length - at < FRAME_HEADER_BYTES) return { kind: 'incomplete' };
+  if (buf[at] !== MAGIC) throw new RecordDecodeError(`bad magic byte 0x${buf[at]!.toString(16)}`);
+  const bodyLength = buf.readUInt32LE(at + 1);
+  if (bodyLength < 28 || bodyLength > MAX_RECORD_BYTES)
+    throw new RecordDecodeError(`implausible record length ${bodyLength}`);
+  const bodyStart = at + FRAME_HEADER_BYTES;
+  const end = bodyStart + bodyLength;
+  if (end > buf.length) return { kind: 'incomplete' };
+  const expected = buf.readUInt32LE(at + 5);
+  if (crc32c(buf, bodyStart, end) !== expected) throw new RecordDecodeError('checksum mismatch');
+  let p = bodyStart;
+  const offset = buf.readBigUInt64LE(p);
+  p += 8;
+  const timestamp = buf.readDoubleLE(p);
+  p += 8;
+  const keyLength = buf.readInt32LE(p);
+  p += 4;
+  if (keyLength < -1 || p + Math.max(keyLength, 0) + 4 > end) throw new RecordDecodeError('bad key length');
+  let key: string | undefined;
+  try {
+    if (keyLength >= 0) {
+      key = decoder.decode(buf.subarray(p, p + keyLength));
+      p += keyLength;
+    }
+    const headersLength = buf.readUInt32LE(p);
+    p += 4;
+    if (p + headersLength + 4 > end) throw new RecordDecodeError('bad headers length');
+    const headers = JSON.parse(decoder.decode(buf.subarray(p, p + headersLength))) as unknown;
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers))
+      throw new RecordDecodeError('headers are not an object');
+    p += headersLength;
+    const payloadLength = buf.readUInt32LE(p);
+    p += 4;
+    if (p + payloadLength !== end) throw new RecordDecodeError('bad payload length');
+    const payload = new Uint8Array(buf.buffer.slice(buf.byteOffset + p, buf.byteOffset + end));
+    return {
+      kind: 'record',
+      record: { offset, timestamp, key, headers: headers as Record<string, string>, payload },
+      size: end - at,
+    };
+  } catch (error) {
+    if (error instanceof RecordDecodeError) throw error;
+    throw new RecordDecodeError(`malformed record body: ${(error as Error).message}`);
+  }
+}
