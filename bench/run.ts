@@ -1,6 +1,7 @@
 /** `npm run bench -- <suite>`: runs one benchmark suite. */
 const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   hot: () => import('./hot.ts'),
+  log: () => import('./log.ts'),
 };
 
 const name = process.argv[2];

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerDb } from './commands/db.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerImport } from './commands/import.ts';
+import { registerLog } from './commands/log.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { reportError } from './report-error.ts';
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerImport(program);
   registerMigrate(program);
   registerDb(program);
+  registerLog(program);
   return program;
 }
 

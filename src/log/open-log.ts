@@ -1,0 +1,28 @@
+import path from 'node:path';
+import { ConfigError } from '../core/index.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { Log } from './log.ts';
+
+/**
+ * Opens the log a spec names: `file:<dir>` (or a bare directory) for the embedded file log,
+ * `redis://…` for Redis Streams, `nats://…` for NATS JetStream. The backend owns the connection.
+ */
+export async function openLog(spec: string, options: { metrics?: Metrics } = {}): Promise<Log> {
+  const scheme = /^([a-z]+):\/\//.exec(spec)?.[1];
+  if (scheme === 'redis' || scheme === 'rediss') {
+    const { createRedisLog } = await import('./redis/index.ts');
+    return createRedisLog(spec, { metrics: options.metrics });
+  }
+  if (scheme === 'nats' || scheme === 'tls') {
+    const { createNatsLog } = await import('./nats/index.ts');
+    return createNatsLog(spec, { metrics: options.metrics });
+  }
+  if (scheme !== undefined)
+    throw new ConfigError(`unknown log scheme "${scheme}://" (use file:<dir>, redis://… or nats://…)`);
+  const { createFileLog } = await import('./file/index.ts');
+  return createFileLog(path.resolve(spec.replace(/^file:/, '')), { metrics: options.metrics });
+}
+
+export function defaultLogSpec(dataDir: string): string {
+  return process.env.TIERFLOW_LOG ?? `file:${path.join(dataDir, 'log')}`;
+}
