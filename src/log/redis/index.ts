@@ -1,0 +1,5 @@
+export { createRedisLog } from './redis-log.ts';
+export type { RedisLogOptions } from './redis-log.ts';
+export type { WaitAofOptions } from './wait-aof.ts';
+export { StreamIdRangeError, UnexpectedReplyError } from './errors.ts';
+export { positionFromStreamId, streamIdFromPosition } from './stream-id.ts';

@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis';
+import type { RetentionPolicy } from '../log.ts';
+import { countEntriesAfter } from './count-entries.ts';
+import { lowestCommitted } from './group-positions.ts';
+import type { RedisLogKeys } from './keys.ts';
+import { BEFORE_FIRST } from './read-start.ts';
+import type { StreamId } from './stream-id.ts';
+import {
+  compareStreamIds,
+  formatStreamId,
+  parseStreamId,
+  streamIdFromPosition,
+  successor,
+} from './stream-id.ts';
+import { streamBytes } from './stream-bounds.ts';
+
+/**
+ * Every policy becomes one XTRIM MINID: an ID bound, not a count, so entries appended while
+ * retention runs (they get higher IDs) can never be trimmed by it. The bound is capped just
+ * above the lowest position any group committed, unless forced.
+ */
+export async function trimStream(
+  client: Redis,
+  keys: RedisLogKeys,
+  topic: string,
+  policy: RetentionPolicy,
+): Promise<number> {
+  const streamKey = keys.stream(topic);
+  const bounds: StreamId[] = [];
+  if (policy.maxAgeMs !== undefined) bounds.push(await minIdForAge(client, policy.maxAgeMs));
+  if (policy.maxBytes !== undefined) {
+    const bound = await minIdForBytes(client, streamKey, policy.maxBytes);
+    if (bound) bounds.push(bound);
+  }
+  let minId = bounds.reduce<StreamId | undefined>(
+    (a, b) => (a === undefined || compareStreamIds(b, a) > 0 ? b : a),
+    undefined,
+  );
+  if (minId === undefined) return 0;
+  if (!policy.force) {
+    const floor = await lowestCommitted(client, keys, topic);
+    if (floor !== undefined) {
+      const cap = successor(parseStreamId(streamIdFromPosition(floor)));
+      if (compareStreamIds(minId, cap) > 0) minId = cap;
+    }
+  }
+  return client.xtrim(streamKey, 'MINID', formatStreamId(minId));
+}
+
+/** Ages count on the server's clock, the one that stamped the IDs. */
+async function minIdForAge(client: Redis, maxAgeMs: number): Promise<StreamId> {
+  if (!(maxAgeMs >= 0)) throw new RangeError(`maxAgeMs must be 0 or more, not ${maxAgeMs}`);
+  const [seconds, micros] = (await client.time()).map(Number);
+  const now = (seconds ?? 0) * 1000 + Math.floor((micros ?? 0) / 1000);
+  return { ms: BigInt(Math.max(0, now - Math.floor(maxAgeMs))), seq: 0n };
+}
+
+/**
+ * Redis cannot say how many bytes each entry takes, so the count to drop comes from the
+ * stream's average (MEMORY USAGE / XLEN), and the ID of the last one to drop from a walk on
+ * the server.
+ */
+async function minIdForBytes(
+  client: Redis,
+  streamKey: string,
+  maxBytes: number,
+): Promise<StreamId | undefined> {
+  if (!(maxBytes >= 0)) throw new RangeError(`maxBytes must be 0 or more, not ${maxBytes}`);
+  const bytes = await streamBytes(client, streamKey);
+  if (bytes <= maxBytes) return undefined;
+  const length = await client.xlen(streamKey);
+  if (length === 0) return undefined;
+  const keep = Math.floor(maxBytes / (bytes / length));
+  const drop = length - keep;
+  if (drop <= 0) return undefined;
+  const { count, lastId } = await countEntriesAfter(client, streamKey, BEFORE_FIRST, drop);
+  return count === 0 ? undefined : successor(parseStreamId(lastId));
+}
