@@ -1,0 +1,2 @@
+export { createNatsLog } from './nats-log.ts';
+export type { NatsLogOptions } from './options.ts';

@@ -1,0 +1,240 @@
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { connect } from '@nats-io/transport-node';
+import { METRIC } from '../../observe/metrics.ts';
+import { InvalidTopicError, LogClosedError } from '../errors.ts';
+import type {
+  Log,
+  LogEntry,
+  LogEntryInput,
+  Position,
+  ReadOptions,
+  RetentionPolicy,
+  TopicStats,
+} from '../log.ts';
+import { isValidTopic } from '../log.ts';
+import { NatsNames } from './names.ts';
+import { failureReason, isNoResponders, unavailable } from './nats-errors.ts';
+import { GroupOffsets } from './offsets.ts';
+import type { NatsLogOptions, ResolvedNatsLogOptions } from './options.ts';
+import { resolveOptions } from './options.ts';
+import { MessageIds, publishInOrder } from './publish.ts';
+import type { ReaderContext } from './reader.ts';
+import { readTopic } from './reader.ts';
+import { applyRetention } from './retention.ts';
+import { positionOf, sequenceOf } from './sequence.ts';
+import { TopicStreams } from './topic-streams.ts';
+
+const BACKEND = 'nats';
+/** Room for the subject and headers on top of max_payload when sizing a pull. */
+const MESSAGE_OVERHEAD_BYTES = 64 * 1024;
+/** The server's default max_payload, if its INFO did not say. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
+
+/**
+ * The Log on NATS JetStream: a stream per topic, positions are stream sequences, an append is
+ * durable once the stream's PubAck is in (see docs/log-nats.md for what that means on disk).
+ */
+class NatsLog implements Log {
+  readonly backend = BACKEND;
+  private readonly names: NatsNames;
+  private readonly maxPayload: number;
+  private readonly streams: TopicStreams;
+  private readonly offsets: GroupOffsets;
+  private readonly ids = new MessageIds();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly readers = new Set<() => Promise<void>>();
+  private readonly readerContext: ReaderContext;
+  private signalClosed!: () => void;
+  private readonly closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly ownsConnection: boolean,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly options: ResolvedNatsLogOptions,
+  ) {
+    this.names = new NatsNames(options.prefix);
+    this.maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+    const settings = { replicas: options.replicas, storage: options.storage };
+    this.streams = new TopicStreams(jsm, this.names, settings);
+    this.offsets = new GroupOffsets(js, jsm, this.names, settings);
+    this.readerContext = {
+      js,
+      streams: this.streams,
+      names: this.names,
+      maxMessageBytes: this.maxPayload + MESSAGE_OVERHEAD_BYTES,
+      closed: this.closedSignal,
+      isClosed: () => this.closing !== undefined,
+      connected: () => !nc.isClosed() && !nc.isDraining(),
+      register: (release) => {
+        this.readers.add(release);
+        return () => this.readers.delete(release);
+      },
+    };
+  }
+
+  append(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
+    if (this.closing) return Promise.reject(new LogClosedError());
+    if (!isValidTopic(topic)) return Promise.reject(new InvalidTopicError(topic));
+    if (entries.length === 0) return Promise.resolve([]);
+    const work = this.appendNow(topic, entries);
+    this.inFlight.add(work);
+    void work.then(
+      () => this.inFlight.delete(work),
+      () => this.inFlight.delete(work),
+    );
+    return work;
+  }
+
+  private async appendNow(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
+    const started = performance.now();
+    const labels = { backend: BACKEND, topic };
+    try {
+      await this.streams.ensure(topic);
+      const positions = await publishInOrder(this.js, this.names.subject(topic), entries, this.ids, {
+        timeoutMs: this.options.publishTimeoutMs,
+        retries: this.options.publishRetries,
+        maxPayload: this.maxPayload,
+      });
+      this.options.metrics.observe(METRIC.walAppendLatency, (performance.now() - started) / 1000, labels);
+      this.options.metrics.count(METRIC.walEntries, labels, entries.length);
+      return positions;
+    } catch (error) {
+      // Nobody listens on the subject: the stream is gone, so the next append creates it again.
+      if (isNoResponders(error)) this.streams.forget(topic);
+      this.options.metrics.count(METRIC.walAppendErrors, { backend: BACKEND, reason: failureReason(error) });
+      throw unavailable(`appending ${entries.length} entries to "${topic}" failed`, error);
+    }
+  }
+
+  read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]> {
+    return readTopic(this.readerContext, topic, options);
+  }
+
+  async commit(group: string, topic: string, position: Position): Promise<void> {
+    this.checkOpen();
+    this.checkGroup(group, topic);
+    await this.streams.mustExist(topic);
+    await this.offsets.commit(group, topic, position);
+  }
+
+  async committed(group: string, topic: string): Promise<Position | undefined> {
+    this.checkOpen();
+    this.checkGroup(group, topic);
+    await this.streams.mustExist(topic);
+    return this.offsets.committed(group, topic);
+  }
+
+  async lag(group: string, topic: string): Promise<number> {
+    this.checkOpen();
+    this.checkGroup(group, topic);
+    const { state } = await this.streams.info(topic);
+    const committed = await this.offsets.committed(group, topic);
+    let lag = state.messages;
+    if (committed !== undefined && state.messages > 0) {
+      // Entries after the commit; whatever retention dropped is not there to be behind on.
+      const after = state.last_seq - Math.max(sequenceOf(committed), state.first_seq - 1);
+      lag = Math.min(state.messages, Math.max(0, after));
+    }
+    this.options.metrics.gauge(METRIC.consumerLag, lag, { backend: BACKEND, group, topic });
+    return lag;
+  }
+
+  async topics(): Promise<string[]> {
+    this.checkOpen();
+    return this.streams.topics();
+  }
+
+  async stats(topic: string): Promise<TopicStats> {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    const { state } = await this.streams.info(topic);
+    const empty = state.messages === 0;
+    this.options.metrics.gauge(METRIC.walSize, state.bytes, { backend: BACKEND, topic });
+    return {
+      topic,
+      entries: state.messages,
+      bytes: state.bytes,
+      first: empty ? undefined : positionOf(state.first_seq),
+      last: empty ? undefined : positionOf(state.last_seq),
+    };
+  }
+
+  async applyRetention(topic: string, policy: RetentionPolicy): Promise<number> {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    const info = await this.streams.info(topic);
+    return applyRetention({ js: this.js, jsm: this.jsm, offsets: this.offsets }, topic, info, policy);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const failures: unknown[] = [];
+    // Appends already accepted finish (or fail) before anything is torn down.
+    await Promise.allSettled([...this.inFlight]);
+    this.signalClosed();
+    for (const result of await Promise.allSettled([...this.readers].map((release) => release()))) {
+      if (result.status === 'rejected') failures.push(result.reason);
+    }
+    if (this.ownsConnection && !this.nc.isClosed()) {
+      try {
+        await this.nc.drain();
+      } catch (error) {
+        failures.push(error);
+      }
+    }
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'closing the NATS log failed');
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new LogClosedError();
+  }
+
+  private checkGroup(group: string, topic: string): void {
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    if (group.length === 0) throw new TypeError('a consumer group name must not be empty');
+  }
+}
+
+/**
+ * Opens the NATS log. Given a URL it connects (reconnecting without limit) and drains and closes
+ * the connection on close(); given a connection it uses it and leaves it open.
+ */
+export async function createNatsLog(
+  connection: NatsConnection | string,
+  options: NatsLogOptions = {},
+): Promise<Log> {
+  const resolved = resolveOptions(options);
+  let nc: NatsConnection;
+  const owns = typeof connection === 'string';
+  if (typeof connection === 'string') {
+    try {
+      nc = await connect({ servers: connection, name: 'tierflow-log', maxReconnectAttempts: -1 });
+    } catch (error) {
+      throw unavailable(`connecting to NATS at ${connection} failed`, error);
+    }
+  } else {
+    nc = connection;
+  }
+  try {
+    const jsm = await jetstreamManager(nc, { timeout: resolved.publishTimeoutMs });
+    const js = jetstream(nc, { timeout: resolved.publishTimeoutMs });
+    return new NatsLog(nc, owns, js, jsm, resolved);
+  } catch (error) {
+    if (owns) await nc.close();
+    throw unavailable('JetStream is not available', error);
+  }
+}
