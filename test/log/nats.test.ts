@@ -20,6 +20,7 @@ import { createNatsLog } from '../../src/log/nats/index.ts';
 import { NatsNames, escapeName, unescapeName } from '../../src/log/nats/names.ts';
 import { MessageIds, publishInOrder } from '../../src/log/nats/publish.ts';
 import { NATS_URL, serviceAvailable } from '../support/services.ts';
+import { dropNatsPrefix } from '../../src/log/nats/drop-prefix.ts';
 import type { LogHarness } from './conformance.ts';
 import { collect, logConformance } from './conformance.ts';
 
@@ -27,14 +28,6 @@ const text = (s: string) => new TextEncoder().encode(s);
 const randomPrefix = () => `TFTEST_${randomBytes(4).toString('hex')}`;
 
 /** Deletes every stream a prefix made: its topics and its committed-positions bucket. */
-async function deleteStreams(jsm: JetStreamManager, prefix: string): Promise<void> {
-  const names: string[] = [];
-  for await (const name of jsm.streams.names()) {
-    if (name.startsWith(`${prefix}_`) || name === new NatsNames(prefix).offsetsStream) names.push(name);
-  }
-  for (const name of names) await jsm.streams.delete(name);
-}
-
 async function probe(): Promise<{ maxPayload: number } | undefined> {
   let maxPayload = 0;
   const up = await serviceAvailable('NATS JetStream', async () => {
@@ -55,14 +48,7 @@ logConformance('nats', async () => {
   const prefix = randomPrefix();
   const harness: LogHarness = {
     open: () => createNatsLog(NATS_URL, { prefix }),
-    cleanup: async () => {
-      const nc = await connect({ servers: NATS_URL });
-      try {
-        await deleteStreams(await jetstreamManager(nc), prefix);
-      } finally {
-        await nc.close();
-      }
-    },
+    cleanup: () => dropNatsPrefix(NATS_URL, prefix),
     maxPayloadBytes: server.maxPayload,
   };
   return harness;
@@ -87,7 +73,7 @@ describe('NATS JetStream log', () => {
   afterAll(async () => {
     if (!available) return;
     await log.close();
-    await deleteStreams(jsm, prefix);
+    await dropNatsPrefix(NATS_URL, prefix);
     await nc.close();
   });
 

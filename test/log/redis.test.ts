@@ -7,6 +7,7 @@ import { LogClosedError, LogUnavailableError } from '../../src/log/errors.ts';
 import type { Log } from '../../src/log/log.ts';
 import { StreamIdRangeError } from '../../src/log/redis/errors.ts';
 import { createRedisLog } from '../../src/log/redis/redis-log.ts';
+import { dropRedisPrefix } from '../../src/log/redis/drop-prefix.ts';
 import {
   compareStreamIds,
   formatStreamId,
@@ -47,19 +48,7 @@ function redisUp(): Promise<boolean> {
 
 const uniquePrefix = () => `tierflow-test-${randomBytes(6).toString('hex')}`;
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const client = new Redis(REDIS_URL);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length > 0) await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    await client.quit();
-  }
-}
+const deleteKeys = (prefix: string) => dropRedisPrefix(REDIS_URL, prefix);
 
 logConformance('redis', async (): Promise<LogHarness | undefined> => {
   if (!(await redisUp())) return undefined;

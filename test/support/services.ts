@@ -8,7 +8,8 @@ export async function serviceAvailable(name: string, probe: () => Promise<void>)
     return true;
   } catch (error) {
     const message = `${name} is unreachable: ${(error as Error).message}`;
-    if (process.env.TIERFLOW_REQUIRE_SERVICES === '1') throw new Error(`${message} (TIERFLOW_REQUIRE_SERVICES=1)`);
+    if (process.env.TIERFLOW_REQUIRE_SERVICES === '1')
+      throw new Error(`${message} (TIERFLOW_REQUIRE_SERVICES=1)`, { cause: error });
     console.warn(`skipping the ${name} tests: ${message}`);
     return false;
   }

@@ -3,3 +3,4 @@ export type { RedisLogOptions } from './redis-log.ts';
 export type { WaitAofOptions } from './wait-aof.ts';
 export { StreamIdRangeError, UnexpectedReplyError } from './errors.ts';
 export { positionFromStreamId, streamIdFromPosition } from './stream-id.ts';
+export { dropRedisPrefix } from './drop-prefix.ts';
