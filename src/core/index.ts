@@ -6,3 +6,4 @@ export * from './decimal.ts';
 export * from './time.ts';
 export * from './arrow-schema.ts';
 export * from './storage-writer.ts';
+export * from './change.ts';

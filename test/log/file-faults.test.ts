@@ -13,7 +13,7 @@ import {
 } from '../../src/log/errors.ts';
 import type { DurableIO } from '../../src/log/file/index.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
-import { nodeIO } from '../../src/log/file/fs-durable.ts';
+import { nodeIO } from '../../src/log/file/fs-io.ts';
 import { decodeRecord, encodeRecord } from '../../src/log/file/record.ts';
 import { collect } from './conformance.ts';
 import { crashPayload } from './fixtures/payload.ts';

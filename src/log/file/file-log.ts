@@ -13,8 +13,8 @@ import type {
   TopicStats,
 } from '../log.ts';
 import { isValidTopic } from '../log.ts';
-import type { DurableIO } from './fs-durable.ts';
-import { nodeIO } from './fs-durable.ts';
+import type { DurableIO } from './fs-io.ts';
+import { nodeIO } from './fs-io.ts';
 import { GroupOffsets } from './group-offsets.ts';
 import { acquireLock } from './lock.ts';
 import { MAX_RECORD_BYTES, encodeRecord } from './record.ts';

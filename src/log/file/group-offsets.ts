@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from './fs-durable.ts';
+import { writeFileAtomic } from '../../core/durable-fs.ts';
 
 /**
  * Committed positions of consumer groups on one topic, in `groups.json` beside its segments,

@@ -1,2 +1,2 @@
 export { createFileLog, type FileLogOptions } from './file-log.ts';
-export type { DurableIO } from './fs-durable.ts';
+export type { DurableIO } from './fs-io.ts';

@@ -2,7 +2,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { LogCorruptionError, RecordDecodeError } from '../errors.ts';
-import { writeFileAtomic } from './fs-durable.ts';
+import { writeFileAtomic } from '../../core/durable-fs.ts';
 import { FRAME_HEADER_BYTES, MAGIC, decodeRecord } from './record.ts';
 
 /** A sparse index point every this many bytes: a lookup scans at most this much. */

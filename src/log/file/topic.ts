@@ -3,7 +3,7 @@ import { mkdir, open, readdir, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { LogCorruptionError, RecordDecodeError } from '../errors.ts';
 import type { LogEntry } from '../log.ts';
-import { syncDirectory } from './fs-durable.ts';
+import { syncDirectory } from '../../core/durable-fs.ts';
 import { FRAME_HEADER_BYTES, decodeRecord } from './record.ts';
 import { Segment, parseSegmentName } from './segment.ts';
 

@@ -1,6 +1,4 @@
 import type { FileHandle } from 'node:fs/promises';
-import { open, rename, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 
 /**
  * The file-system calls whose failures matter for durability, behind one small interface so the
@@ -39,26 +37,3 @@ function advance(buffers: Buffer[], bytes: number): Buffer[] {
   return out;
 }
 
-/** fsync of a directory, so a created, renamed or removed entry in it survives a crash. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** Replaces a file atomically: temp file, fsync, rename, fsync of the directory. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const temp = `${file}.tmp-${process.pid}`;
-  await writeFile(temp, data);
-  const handle = await open(temp, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, file);
-  await syncDirectory(path.dirname(file));
-}
