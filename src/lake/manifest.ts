@@ -66,7 +66,8 @@ export async function readManifest(datasetDir: string, dataset: string): Promise
   }
   try {
     const manifest = JSON.parse(text) as Manifest;
-    if (manifest.format !== 1 || manifest.dataset !== dataset) throw new Error('not a tierflow manifest of this dataset');
+    if (manifest.format !== 1 || manifest.dataset !== dataset)
+      throw new Error('not a tierflow manifest of this dataset');
     return manifest;
   } catch (error) {
     throw new ManifestError(`${file} is damaged: ${(error as Error).message}`, error);

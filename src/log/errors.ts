@@ -32,12 +32,6 @@ export class LogCorruptionError extends TierflowError {
   }
 }
 
-export class LogLockedError extends TierflowError {
-  constructor(dir: string, holder: string) {
-    super('LOG_LOCKED', `${dir} is in use by another writer (${holder})`);
-  }
-}
-
 export class LogClosedError extends TierflowError {
   constructor() {
     super('LOG_CLOSED', 'the log is closed');

@@ -22,6 +22,8 @@ export const noopMetrics: Metrics = {
 /** Metric names live here, once, with their unit in the name. */
 export const METRIC = {
   hotWriteLatency: 'hot_write_latency_seconds',
+  coldWriteLatency: 'cold_write_latency_seconds',
+  bytesWritten: 'bytes_written_total',
   recordsWritten: 'records_written_total',
   writeErrors: 'write_errors_total',
   hotPoolErrors: 'hot_pool_errors_total',

@@ -5,14 +5,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  LogCorruptionError,
-  LogLockedError,
-  LogUnavailableError,
-  RecordDecodeError,
-} from '../../src/log/errors.ts';
+import { LogCorruptionError, LogUnavailableError, RecordDecodeError } from '../../src/log/errors.ts';
 import type { DurableIO } from '../../src/log/file/index.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
+import { DirectoryLockedError } from '../../src/core/dir-lock.ts';
 import { nodeIO } from '../../src/log/file/fs-io.ts';
 import { decodeRecord, encodeRecord } from '../../src/log/file/record.ts';
 import { collect } from './conformance.ts';
@@ -179,7 +175,7 @@ describe('file log damage', () => {
   it('lets one writer hold a directory and takes over a lock left by a dead process', async () => {
     const dir = await freshDir();
     const log = await createFileLog(dir);
-    await expect(createFileLog(dir)).rejects.toBeInstanceOf(LogLockedError);
+    await expect(createFileLog(dir)).rejects.toBeInstanceOf(DirectoryLockedError);
     await log.close();
     const dead = spawn(process.execPath, ['-e', '0']);
     await new Promise((resolve) => dead.once('exit', resolve));

@@ -16,7 +16,7 @@ import { isValidTopic } from '../log.ts';
 import type { DurableIO } from './fs-io.ts';
 import { nodeIO } from './fs-io.ts';
 import { GroupOffsets } from './group-offsets.ts';
-import { acquireLock } from './lock.ts';
+import { acquireLock } from '../../core/dir-lock.ts';
 import { MAX_RECORD_BYTES, encodeRecord } from './record.ts';
 import { ReadCursor, Topic, topicDir } from './topic.ts';
 

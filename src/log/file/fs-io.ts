@@ -36,4 +36,3 @@ function advance(buffers: Buffer[], bytes: number): Buffer[] {
   }
   return out;
 }
-

@@ -1,7 +1,14 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { LogLockedError } from '../errors.ts';
+import { TierflowError } from './errors.ts';
+
+/** Another live process holds the directory. */
+export class DirectoryLockedError extends TierflowError {
+  constructor(dir: string, holder: string) {
+    super('DIRECTORY_LOCKED', `${dir} is in use by another writer (${holder})`);
+  }
+}
 
 /**
  * One writer per log directory. The lock file holds the owner's pid and host; a lock left by a
@@ -26,14 +33,14 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
       holder = undefined; // unreadable or half-written: written by a writer that died mid-write
     }
     if (holder && holder.host === hostname() && holder.pid !== process.pid && isAlive(holder.pid)) {
-      throw new LogLockedError(dir, `pid ${holder.pid}`);
+      throw new DirectoryLockedError(dir, `pid ${holder.pid}`);
     }
     if (holder && holder.host !== hostname())
-      throw new LogLockedError(dir, `pid ${holder.pid} on ${holder.host}`);
-    if (holder?.pid === process.pid) throw new LogLockedError(dir, 'this process has it open already');
+      throw new DirectoryLockedError(dir, `pid ${holder.pid} on ${holder.host}`);
+    if (holder?.pid === process.pid) throw new DirectoryLockedError(dir, 'this process has it open already');
     await rm(file, { force: true });
   }
-  throw new LogLockedError(dir, 'another process keeps taking the lock');
+  throw new DirectoryLockedError(dir, 'another process keeps taking the lock');
 }
 
 function isAlive(pid: number): boolean {

@@ -1,0 +1,269 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { acquireLock } from '../core/dir-lock.ts';
+import { syncDirectory } from '../core/durable-fs.ts';
+import type { Change, Dataset } from '../core/index.ts';
+import { TierflowError, ValidationError } from '../core/index.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import type { LakeRow } from './arrow-table.ts';
+import { lakeTable } from './arrow-table.ts';
+import { lakeFileName } from './file-name.ts';
+import type { Manifest, ManifestFile } from './manifest.ts';
+import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
+import { toParquet } from './parquet.ts';
+import { dayOf, partitionDir } from './partition.ts';
+
+export class LakeWriteError extends TierflowError {
+  constructor(message: string, cause: unknown, retriable: boolean) {
+    super('LAKE_WRITE', message, { cause, retriable });
+  }
+}
+
+export interface LakeCommit {
+  dataset: string;
+  /** Changes written now; those at or below the manifest's last position were already there. */
+  written: number;
+  skipped: number;
+  files: ManifestFile[];
+  manifestVersion: number;
+}
+
+const TEMP_SUFFIX = '.tmp';
+
+/**
+ * Writes batches of changes into the lake with exactly-once files: per UTC day one Parquet file
+ * named after its position range, written to a temporary name, fsynced, renamed, its directory
+ * fsynced; then one atomic manifest commit for the whole batch. A change at or below the
+ * manifest's last position is already committed and is skipped, so a batch replayed after a
+ * crash adds nothing twice. One writer process per lake directory (a lock file).
+ */
+export class LakeWriter {
+  private manifests = new Map<string, Promise<Manifest>>();
+  private chains = new Map<string, Promise<unknown>>();
+  private closed = false;
+
+  private constructor(
+    readonly root: string,
+    private readonly release: () => Promise<void>,
+    private readonly metrics: Metrics,
+  ) {}
+
+  static async open(root: string, options: { metrics?: Metrics } = {}): Promise<LakeWriter> {
+    const dir = path.resolve(root);
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (error) {
+      throw new LakeWriteError(
+        `cannot create the lake directory ${dir}: ${(error as Error).message}`,
+        error,
+        false,
+      );
+    }
+    const release = await acquireLock(dir);
+    return new LakeWriter(dir, release, options.metrics ?? noopMetrics);
+  }
+
+  datasetDir(dataset: string): string {
+    return path.join(this.root, dataset);
+  }
+
+  /** The committed manifest (cached; this process is the only writer). */
+  manifest(dataset: string): Promise<Manifest> {
+    let m = this.manifests.get(dataset);
+    if (!m) {
+      m = this.recover(dataset);
+      this.manifests.set(dataset, m);
+      m.catch(() => this.manifests.delete(dataset));
+    }
+    return m;
+  }
+
+  /** Writes one batch of changes of one dataset; batches of a dataset commit one after another. */
+  write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit> {
+    if (this.closed) return Promise.reject(new LakeWriteError('the lake writer is closed', undefined, false));
+    const previous = this.chains.get(dataset.name) ?? Promise.resolve();
+    const next = previous.then(() => this.writeNow(dataset, changes));
+    this.chains.set(
+      dataset.name,
+      next.catch(() => undefined), // the caller sees the failure through `next`
+    );
+    return next;
+  }
+
+  private async writeNow(
+    dataset: Dataset<unknown, unknown>,
+    changes: readonly Change[],
+  ): Promise<LakeCommit> {
+    const started = performance.now();
+    const manifest = await this.manifest(dataset.name);
+    const last = manifest.lastPosition === null ? -1n : BigInt(manifest.lastPosition);
+    const fresh = changes.filter((c) => c.position > last);
+    for (const [i, c] of fresh.entries()) {
+      if (c.dataset !== dataset.name)
+        throw new ValidationError(
+          dataset.name,
+          i,
+          'dataset',
+          `change of "${c.dataset}" in a batch of ${dataset.name}`,
+        );
+      if (i > 0 && c.position <= fresh[i - 1]!.position) {
+        throw new ValidationError(
+          dataset.name,
+          i,
+          'position',
+          `positions must increase within a batch (${c.position} after ${fresh[i - 1]!.position})`,
+        );
+      }
+    }
+    if (fresh.length === 0)
+      return {
+        dataset: dataset.name,
+        written: 0,
+        skipped: changes.length,
+        files: [],
+        manifestVersion: manifest.version,
+      };
+
+    const byDay = new Map<string, Change[]>();
+    for (const c of fresh) {
+      const day = dayOf(c.eventTime);
+      let list = byDay.get(day);
+      if (!list) byDay.set(day, (list = []));
+      list.push(c);
+    }
+    const ingestedAt = Date.now() * 1000;
+    const dir = this.datasetDir(dataset.name);
+    const files: ManifestFile[] = [];
+    try {
+      for (const [day, dayChanges] of byDay)
+        files.push(await this.writeFile(dataset, dir, day, dayChanges, ingestedAt));
+      const committed: Manifest = {
+        ...manifest,
+        version: manifest.version + 1,
+        schemaVersion: Math.max(manifest.schemaVersion, dataset.version),
+        lastPosition: String(fresh.at(-1)!.position),
+        files: [...manifest.files.filter((f) => !files.some((n) => n.path === f.path)), ...files],
+      };
+      await writeManifest(dir, committed);
+      this.manifests.set(dataset.name, Promise.resolve(committed));
+      this.metrics.observe(METRIC.coldWriteLatency, (performance.now() - started) / 1000, {
+        dataset: dataset.name,
+      });
+      this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'cold' }, fresh.length);
+      this.metrics.count(
+        METRIC.bytesWritten,
+        { tier: 'cold' },
+        files.reduce((s, f) => s + f.bytes, 0),
+      );
+      return {
+        dataset: dataset.name,
+        written: fresh.length,
+        skipped: changes.length - fresh.length,
+        files,
+        manifestVersion: committed.version,
+      };
+    } catch (error) {
+      this.metrics.count(METRIC.writeErrors, {
+        type: (error as NodeJS.ErrnoException).code ?? 'lake',
+        tier: 'cold',
+      });
+      if (error instanceof TierflowError) throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      throw new LakeWriteError(
+        `${dataset.name}: writing the lake failed: ${(error as Error).message}`,
+        error,
+        code === 'ENOSPC' || code === 'EIO' || code === 'EAGAIN',
+      );
+    }
+  }
+
+  private async writeFile(
+    dataset: Dataset<unknown, unknown>,
+    dir: string,
+    day: string,
+    changes: Change[],
+    ingestedAt: number,
+  ): Promise<ManifestFile> {
+    const rows: LakeRow[] = changes.map((c) => ({
+      row: c.op === 'd' ? { ...c.key, [dataset.eventTime]: c.eventTime } : c.after!,
+      op: c.op,
+      position: c.position,
+      schemaVersion: c.schemaVersion,
+    }));
+    const bytes = toParquet(lakeTable(dataset, rows, ingestedAt));
+    const partition = partitionDir(day);
+    const partitionPath = path.join(dir, partition);
+    await mkdir(partitionPath, { recursive: true });
+    const first = changes[0]!.position;
+    const last = changes.at(-1)!.position;
+    const name = lakeFileName(dataset.name, first, last);
+    const temp = path.join(partitionPath, `.${name}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
+    const handle = await open(temp, 'w');
+    try {
+      await handle.writeFile(bytes);
+      await handle.datasync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path.join(partitionPath, name));
+    await syncDirectory(partitionPath);
+    let min = changes[0]!.eventTime;
+    let max = min;
+    for (const c of changes) {
+      if (c.eventTime < min) min = c.eventTime;
+      if (c.eventTime > max) max = c.eventTime;
+    }
+    return {
+      path: `${partition}/${name}`,
+      partition: day,
+      rows: changes.length,
+      bytes: bytes.length,
+      firstPosition: String(first),
+      lastPosition: String(last),
+      minEventTime: min,
+      maxEventTime: max,
+      schemaVersion: Math.max(...changes.map((c) => c.schemaVersion)),
+      committedAt: new Date().toISOString(),
+    };
+  }
+
+  /**
+   * Reads the manifest and removes what a crash left behind: temporary files, and Parquet files
+   * no manifest lists (written, renamed, but never committed).
+   */
+  private async recover(dataset: string): Promise<Manifest> {
+    const dir = this.datasetDir(dataset);
+    const manifest = await readManifest(dir, dataset);
+    const live = new Set([...manifest.files.map((f) => f.path), ...manifest.retired.map((f) => f.path)]);
+    for (const file of await listFiles(dir)) {
+      const relative = path.relative(dir, file).split(path.sep).join('/');
+      if (relative === MANIFEST_FILE || live.has(relative)) continue;
+      if (relative.endsWith(TEMP_SUFFIX) || relative.endsWith('.parquet')) await rm(file, { force: true });
+    }
+    return manifest;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.chains.values());
+    await this.release();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true, recursive: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  return entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
+}
