@@ -92,6 +92,31 @@ export class LakeWriter {
     return next;
   }
 
+  /**
+   * Runs `change` on the dataset's committed manifest, in turn with the dataset's writes, and
+   * commits what it returns. Compaction swaps files through this.
+   */
+  transact(
+    dataset: string,
+    change: (manifest: Manifest, dir: string) => Promise<Manifest>,
+  ): Promise<Manifest> {
+    if (this.closed) return Promise.reject(new LakeWriteError('the lake writer is closed', undefined, false));
+    const previous = this.chains.get(dataset) ?? Promise.resolve();
+    const next = previous.then(async () => {
+      const dir = this.datasetDir(dataset);
+      const updated = await change(await this.manifest(dataset), dir);
+      await writeManifest(dir, { ...updated, version: updated.version + 1 });
+      const committed = { ...updated, version: updated.version + 1 };
+      this.manifests.set(dataset, Promise.resolve(committed));
+      return committed;
+    });
+    this.chains.set(
+      dataset,
+      next.catch(() => undefined), // the caller sees the failure through `next`
+    );
+    return next;
+  }
+
   private async writeNow(
     dataset: Dataset<unknown, unknown>,
     changes: readonly Change[],
