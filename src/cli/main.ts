@@ -2,8 +2,11 @@ import { Command, CommanderError } from 'commander';
 import { registerDb } from './commands/db.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerImport } from './commands/import.ts';
+import { registerLakeCompact } from './commands/lake-compact.ts';
+import { registerLake } from './commands/lake.ts';
 import { registerLog } from './commands/log.ts';
 import { registerMigrate } from './commands/migrate.ts';
+import { registerReconcile } from './commands/reconcile.ts';
 import { reportError } from './report-error.ts';
 
 export function buildProgram(): Command {
@@ -25,6 +28,8 @@ export function buildProgram(): Command {
   registerMigrate(program);
   registerDb(program);
   registerLog(program);
+  registerLakeCompact(registerLake(program));
+  registerReconcile(program);
   return program;
 }
 
