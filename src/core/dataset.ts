@@ -53,6 +53,8 @@ export type RowOfDataset<D> = D extends Dataset<infer R, unknown> ? R : never;
 export type InputOfDataset<D> = D extends Dataset<unknown, infer I> ? I : never;
 
 const IDENTIFIER = /^[a-z][a-z0-9_]{0,62}$/;
+/** Taken by the lake's hive partition directories (year=/month=/day=); engines add them as columns. */
+const RESERVED_COLUMNS = new Set(['year', 'month', 'day']);
 
 export function defineDataset<const C extends Record<string, AnyColumn>>(
   declaration: DatasetDeclaration<C>,
@@ -66,6 +68,11 @@ export function defineDataset<const C extends Record<string, AnyColumn>>(
   const columns: ColumnDef[] = Object.entries(declaration.columns).map(([columnName, builder]) => {
     if (!IDENTIFIER.test(columnName) || columnName.startsWith('_')) {
       throw new SchemaDefinitionError(`${name}: column name "${columnName}" is not a lower-case identifier`);
+    }
+    if (RESERVED_COLUMNS.has(columnName)) {
+      throw new SchemaDefinitionError(
+        `${name}: column name "${columnName}" is reserved for the lake's partition directories`,
+      );
     }
     return { name: columnName, ...builder.spec };
   });

@@ -75,6 +75,9 @@ describe('dataset declarations', () => {
       defineDataset({ ...base, columns: { id: t.int32(), at: t.date() }, primaryKey: ['id'] }),
     ).toThrow(/event-time/);
     expect(() => defineDataset({ ...base, name: 'Bad Name', primaryKey: ['id'] })).toThrow(/identifier/);
+    expect(() =>
+      defineDataset({ ...base, columns: { ...base.columns, day: t.date() }, primaryKey: ['id'] }),
+    ).toThrow(/"day" is reserved for the lake's partition directories/);
   });
 
   it('changes the fingerprint when the stored shape changes', () => {
