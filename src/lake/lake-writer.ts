@@ -190,6 +190,10 @@ export class LakeWriter {
         manifestVersion: committed.version,
       };
     } catch (error) {
+      // Files renamed into place but never committed are invisible; remove them now rather
+      // than at the next open, so a full disk gets its space back for the retry.
+      const committed = new Set((await this.manifest(dataset.name)).files.map((f) => f.path));
+      for (const f of files) if (!committed.has(f.path)) await rm(path.join(dir, f.path), { force: true });
       this.metrics.count(METRIC.writeErrors, {
         type: (error as NodeJS.ErrnoException).code ?? 'lake',
         tier: 'cold',
@@ -225,14 +229,19 @@ export class LakeWriter {
     const last = changes.at(-1)!.position;
     const name = lakeFileName(dataset.name, first, last);
     const temp = path.join(partitionPath, `.${name}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
-    const handle = await open(temp, 'w');
     try {
-      await handle.writeFile(bytes);
-      await handle.datasync();
-    } finally {
-      await handle.close();
+      const handle = await open(temp, 'w');
+      try {
+        await handle.writeFile(bytes);
+        await handle.datasync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path.join(partitionPath, name));
+    } catch (error) {
+      await rm(temp, { force: true }); // a partial file would hold the space the retry needs
+      throw error;
     }
-    await rename(temp, path.join(partitionPath, name));
     await syncDirectory(partitionPath);
     let min = changes[0]!.eventTime;
     let max = min;

@@ -1,4 +1,5 @@
 import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -198,6 +199,45 @@ describe('lake writer', () => {
       code: 'LAKE_WRITE',
       message: expect.stringContaining('cannot create the lake directory'),
     });
+  });
+});
+
+describe('lake writer on a full disk', () => {
+  it('fails with a retriable typed error, commits nothing, leaves no partial file, and writes once space returns', async (ctx) => {
+    const mountPoint = await lakeRoot();
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mountPoint], { stdio: 'ignore' });
+    } catch {
+      ctx.skip(); // no permission to mount a tmpfs here
+    }
+    try {
+      const writer = await LakeWriter.open(mountPoint);
+      await writer.write(marketData, bars(0, 10));
+      await writeFile(path.join(mountPoint, 'filler'), Buffer.alloc(200 * 1024));
+      let failure: unknown;
+      let next = 10;
+      for (let i = 0; i < 200 && !failure; i++, next += 2000) {
+        failure = await writer.write(marketData, bars(next, 2000)).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      }
+      expect(failure).toBeInstanceOf(LakeWriteError);
+      expect((failure as LakeWriteError).retriable).toBe(true);
+      const manifest = await writer.manifest('market_data');
+      const committed = new Set(manifest.files.map((f) => path.basename(f.path)));
+      const onDisk = (await readdir(path.join(mountPoint, 'market_data'), { recursive: true })).filter((f) =>
+        f.endsWith('.parquet'),
+      );
+      expect(onDisk.map((f) => path.basename(f)).filter((f) => !committed.has(f))).toEqual([]);
+      await rm(path.join(mountPoint, 'filler'));
+      const last = BigInt(manifest.lastPosition!);
+      const commit = await writer.write(marketData, bars(Number(last) + 1, 10));
+      expect(commit.written).toBe(10);
+      await writer.close();
+    } finally {
+      execFileSync('umount', [mountPoint]);
+    }
   });
 });
 
