@@ -2,7 +2,8 @@ import type { Dataset, StorageWriter, WriteOptions, WriteResult } from '../core/
 import { normaliseFields, validatorFor } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import type { HotStore } from './hot-store.ts';
+import type { AlsoInTransaction, HotStore } from './hot-store.ts';
+import type { PreparedBatch } from './upsert.ts';
 import { preparedBatch } from './upsert.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
@@ -27,20 +28,29 @@ export function prepareDelete(
 
 /** Stage 0: writes go to PostgreSQL only. The reference the other writers are measured against. */
 export class HotOnlyWriter implements StorageWriter {
-  readonly kind = 'hot-only';
-  private readonly metrics: Metrics;
+  readonly kind: string = 'hot-only';
+  protected readonly metrics: Metrics;
 
   constructor(
-    private readonly hot: HotStore,
+    protected readonly hot: HotStore,
     options: { metrics?: Metrics } = {},
   ) {
     this.metrics = options.metrics ?? noopMetrics;
   }
 
+  /** What a subclass writes in the same transaction as the rows (stage 1: the outbox event). */
+  protected alsoInTransaction(
+    _dataset: AnyDataset,
+    _batch: PreparedBatch,
+    _op: 'upsert' | 'delete',
+  ): AlsoInTransaction | undefined {
+    return undefined;
+  }
+
   async upsert(dataset: AnyDataset, rows: readonly unknown[], options?: WriteOptions): Promise<WriteResult> {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareUpsert(dataset, rows, options));
-    const applied = await this.hot.upsert(dataset, batch);
+    const applied = await this.hot.upsert(dataset, batch, this.alsoInTransaction(dataset, batch, 'upsert'));
     this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'hot' }, batch.rows.length);
     return { dataset: dataset.name, rows: batch.rows.length, applied };
   }
@@ -52,7 +62,7 @@ export class HotOnlyWriter implements StorageWriter {
   ): Promise<WriteResult> {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareDelete(dataset, keys, options));
-    const applied = await this.hot.delete(dataset, batch);
+    const applied = await this.hot.delete(dataset, batch, this.alsoInTransaction(dataset, batch, 'delete'));
     return { dataset: dataset.name, rows: batch.rows.length, applied };
   }
 

@@ -33,6 +33,12 @@ export interface RangeQuery {
 type AnyDataset = Dataset<unknown, unknown>;
 
 /**
+ * Work a writer adds to the hot transaction, after the rows are applied: stage 1 inserts its
+ * outbox event here, so the event commits if and only if the rows do.
+ */
+export type AlsoInTransaction = (client: pg.PoolClient) => Promise<void>;
+
+/**
  * The PostgreSQL hot tier: batch upserts and deletes (each one transaction), and the reads
  * repositories offer. Rows reaching it are validated and normalised already.
  */
@@ -55,14 +61,18 @@ export class HotStore {
   }
 
   /** Upserts a prepared batch in one transaction; returns the rows inserted or changed. */
-  async upsert(dataset: AnyDataset, batch: PreparedBatch): Promise<number> {
+  async upsert(dataset: AnyDataset, batch: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     return this.timed(dataset, () =>
-      inTransaction(this.pool, (client) => applyUpsert(client, this.schema, dataset, batch, this.strategy)),
+      inTransaction(this.pool, async (client) => {
+        const applied = await applyUpsert(client, this.schema, dataset, batch, this.strategy);
+        await also?.(client);
+        return applied;
+      }),
     );
   }
 
   /** Deletes by normalised keys in one transaction, honouring the sequence guard. */
-  async delete(dataset: AnyDataset, keys: PreparedBatch): Promise<number> {
+  async delete(dataset: AnyDataset, keys: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     if (keys.rows.length === 0) return 0;
     const keyCols = dataset.primaryKey.map((name) => dataset.columns.find((c) => c.name === name)!);
     const seq = ident(SEQ_COLUMN);
@@ -79,7 +89,13 @@ export class HotStore {
       ),
     );
     params.push(arrayLiteral({ name: SEQ_COLUMN, kind: 'int64', nullable: true }, keys.sequences));
-    return this.timed(dataset, async () => (await this.pool.query(sql, params)).rowCount ?? 0);
+    return this.timed(dataset, () =>
+      inTransaction(this.pool, async (client) => {
+        const deleted = (await client.query(sql, params)).rowCount ?? 0;
+        await also?.(client);
+        return deleted;
+      }),
+    );
   }
 
   async get(

@@ -23,6 +23,8 @@ export const noopMetrics: Metrics = {
 export const METRIC = {
   hotWriteLatency: 'hot_write_latency_seconds',
   coldWriteLatency: 'cold_write_latency_seconds',
+  eventPublishLatency: 'event_publish_latency_seconds',
+  eventsPublished: 'events_published_total',
   bytesWritten: 'bytes_written_total',
   recordsWritten: 'records_written_total',
   writeErrors: 'write_errors_total',

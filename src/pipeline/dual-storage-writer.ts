@@ -1,0 +1,42 @@
+import type { Dataset } from '../core/index.ts';
+import type { AlsoInTransaction } from '../hot/hot-store.ts';
+import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
+import type { PreparedBatch } from '../hot/upsert.ts';
+import { encodeEvent } from './data-written-event.ts';
+import { insertOutbox } from './outbox.ts';
+
+type AnyDataset = Dataset<unknown, unknown>;
+
+/**
+ * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent is inserted into
+ * the transactional outbox in the same transaction. The caller waits for the hot commit only;
+ * the OutboxRelay moves events to the log and the ColdStorageConsumer to the lake. A write that
+ * fails commits no event; a write that commits has its event, even if the process dies the next
+ * instant.
+ */
+export class DualStorageWriter extends HotOnlyWriter {
+  override readonly kind = 'dual-write';
+
+  protected override alsoInTransaction(
+    dataset: AnyDataset,
+    batch: PreparedBatch,
+    op: 'upsert' | 'delete',
+  ): AlsoInTransaction {
+    const schema = this.hot.schema;
+    return async (client) => {
+      const rows = batch.rows as Record<string, unknown>[];
+      const writtenAt = new Date().toISOString();
+      // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
+      const now = `${writtenAt.slice(0, 23)}000Z`;
+      const payload = encodeEvent({
+        dataset: dataset.name,
+        schemaVersion: dataset.version,
+        op,
+        rows,
+        eventTimes: rows.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
+        writtenAt,
+      });
+      await insertOutbox(client, schema, dataset.name, payload);
+    };
+  }
+}

@@ -1,0 +1,156 @@
+import type pg from 'pg';
+import type { Log } from '../log/log.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import { qualified } from '../hot/sql.ts';
+import { OUTBOX_CHANNEL, OUTBOX_TABLE } from './outbox.ts';
+
+export interface OutboxRelayOptions {
+  topic: string;
+  /** Events moved per transaction. Default 500. */
+  batchSize?: number;
+  /** Poll even without a notification this often (a missed NOTIFY, a restart). Default 1 s. */
+  pollMs?: number;
+  /** Delay after a failure before the next attempt; doubles up to `maxBackoffMs`. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  metrics?: Metrics;
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Moves committed outbox events to the log: in one transaction it locks the oldest events
+ * (SKIP LOCKED, so several relays can share the work), appends them, waits for the log's durable
+ * acknowledgement and only then deletes them. A crash between the append and the delete sends
+ * those events again: delivery is at least once, and the cold side is idempotent. While the log
+ * is down, events wait in the outbox, which is durable; the relay retries with backoff and reports
+ * every failure through `onError` and `events_published_total{result="error"}`.
+ */
+export class OutboxRelay {
+  private readonly table: string;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private wake: (() => void) | undefined;
+  private listener: pg.PoolClient | undefined;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly schema: string,
+    private readonly log: Log,
+    private readonly options: OutboxRelayOptions,
+  ) {
+    this.table = qualified(schema, OUTBOX_TABLE);
+  }
+
+  private get metrics(): Metrics {
+    return this.options.metrics ?? noopMetrics;
+  }
+
+  /** Moves one batch; returns how many events it moved (0 when the outbox is empty). */
+  async drainOnce(): Promise<number> {
+    const client = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ id: string; dataset: string; payload: Buffer }>(
+        `SELECT id, dataset, payload FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        [this.options.batchSize ?? 500],
+      );
+      if (rows.length === 0) {
+        await client.query('COMMIT');
+        return 0;
+      }
+      const started = performance.now();
+      await this.log.append(
+        this.options.topic,
+        rows.map((r) => ({ key: r.dataset, headers: { outbox_id: String(r.id) }, payload: r.payload })),
+      );
+      this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
+      await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+      await client.query('COMMIT');
+      this.metrics.count(METRIC.eventsPublished, { result: 'ok' }, rows.length);
+      return rows.length;
+    } catch (error) {
+      this.metrics.count(METRIC.eventsPublished, { result: 'error' });
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  /** Moves everything in the outbox now. */
+  async drain(): Promise<number> {
+    let moved = 0;
+    for (let n = await this.drainOnce(); n > 0; n = await this.drainOnce()) moved += n;
+    return moved;
+  }
+
+  /** Events waiting in the outbox. */
+  async backlog(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`);
+    return rows[0]!.n;
+  }
+
+  /** Runs until stop(): drains on every notification and every `pollMs`. */
+  start(): void {
+    if (this.running) return;
+    this.running = this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const pollMs = this.options.pollMs ?? 1_000;
+    let backoff = this.options.backoffMs ?? 100;
+    while (!this.stopped) {
+      try {
+        await this.listen();
+        await this.drain();
+        backoff = this.options.backoffMs ?? 100;
+        await this.sleep(pollMs);
+      } catch (error) {
+        this.options.onError?.(error);
+        await this.dropListener();
+        await this.sleep(backoff);
+        backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
+      }
+    }
+  }
+
+  private async listen(): Promise<void> {
+    if (this.listener) return;
+    const client = await this.pool.connect();
+    client.on('notification', () => this.wake?.());
+    client.on('error', () => void this.dropListener());
+    await client.query(`LISTEN "${OUTBOX_CHANNEL}_${this.schema}"`);
+    this.listener = client;
+  }
+
+  private async dropListener(): Promise<void> {
+    const client = this.listener;
+    this.listener = undefined;
+    client?.release(true);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wake = done;
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+    await this.dropListener();
+  }
+}

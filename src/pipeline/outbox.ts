@@ -1,0 +1,44 @@
+import type pg from 'pg';
+import { ident, qualified } from '../hot/sql.ts';
+
+/**
+ * The transactional outbox that closes stage 1's dual-write gap: the event of a hot write is
+ * inserted into `tierflow_outbox` in the same PostgreSQL transaction as the rows, so either both
+ * commit or neither does. A relay moves committed events to the log and deletes them.
+ *
+ * Order: for one key, outbox ids follow commit order, because the row's lock is taken by the
+ * upsert before the outbox row gets its id. Across keys the relay may publish in id order rather
+ * than commit order, which the cold side does not depend on.
+ */
+export const OUTBOX_TABLE = 'tierflow_outbox';
+export const OUTBOX_CHANNEL = 'tierflow_outbox';
+
+export function outboxDdl(schema: string): string[] {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`,
+    `CREATE TABLE IF NOT EXISTS ${qualified(schema, OUTBOX_TABLE)} (
+      id bigserial PRIMARY KEY,
+      dataset text NOT NULL,
+      payload bytea NOT NULL,
+      created_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    )`,
+  ];
+}
+
+export async function ensureOutbox(pool: pg.Pool, schema: string): Promise<void> {
+  for (const sql of outboxDdl(schema)) await pool.query(sql);
+}
+
+/** Inside the caller's transaction: the event row, and a wake-up for the relay, sent on commit. */
+export async function insertOutbox(
+  client: pg.PoolClient,
+  schema: string,
+  dataset: string,
+  payload: Uint8Array,
+): Promise<void> {
+  await client.query(`INSERT INTO ${qualified(schema, OUTBOX_TABLE)} (dataset, payload) VALUES ($1, $2)`, [
+    dataset,
+    Buffer.from(payload),
+  ]);
+  await client.query(`SELECT pg_notify($1, '')`, [`${OUTBOX_CHANNEL}_${schema}`]);
+}
