@@ -31,7 +31,10 @@ export function normaliseDecimalText(text: string, precision: number, scale: num
   if (intEnd === intStart || i !== len) return new Invalid(`"${text}" is not a decimal number`);
   let significant = intStart;
   while (significant < intEnd - 1 && text.charCodeAt(significant) === 48) significant++;
-  if (intEnd - significant > precision - scale)
+  // A lone leading zero ("0.5") is no integer digit: decimal(2,2) holds it.
+  const integerDigits =
+    intEnd - significant === 1 && text.charCodeAt(significant) === 48 ? 0 : intEnd - significant;
+  if (integerDigits > precision - scale)
     return new Invalid(`${text} does not fit in decimal(${precision},${scale})`);
   let fracLen = fracEnd - fracStart;
   if (fracLen > scale) {

@@ -207,8 +207,8 @@ function decimalData(type: Decimal, values: readonly (string | null | undefined)
     const v = values[i];
     if (v === null || v === undefined) continue;
     const digits = v.replace('.', '');
-    if (digits.length <= 16) {
-      // Fits a double exactly: no BigInt needed.
+    if (digits.length <= 15) {
+      // At most 15 characters (sign included): below 2^53, exact in a double, no BigInt needed.
       const n = Number(digits);
       writeInt64(words, i * 4, n);
       const fill = n < 0 ? 0xffffffff : 0;

@@ -143,8 +143,12 @@ async function mergePartition(
       maxEventTime: String(row[2]),
       schemaVersion: Number(row[3]),
     };
+  } catch (error) {
+    await rm(temp, { force: true });
+    throw error;
   } finally {
     connection.closeSync();
+    db.closeSync();
   }
   const handle = await open(temp, 'r+');
   let bytes: number;

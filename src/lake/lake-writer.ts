@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { acquireLock } from '../core/dir-lock.ts';
-import { syncDirectory } from '../core/durable-fs.ts';
+import { mkdirDurable, syncDirectory } from '../core/durable-fs.ts';
 import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError, ValidationError } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -53,7 +53,7 @@ export class LakeWriter {
   static async open(root: string, options: { metrics?: Metrics } = {}): Promise<LakeWriter> {
     const dir = path.resolve(root);
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdirDurable(dir);
     } catch (error) {
       throw new LakeWriteError(
         `cannot create the lake directory ${dir}: ${(error as Error).message}`,
@@ -192,7 +192,11 @@ export class LakeWriter {
     } catch (error) {
       // Files renamed into place but never committed are invisible; remove them now rather
       // than at the next open, so a full disk gets its space back for the retry.
-      const committed = new Set((await this.manifest(dataset.name)).files.map((f) => f.path));
+      // The manifest on disk decides: a failure after its rename (an fsync of the directory)
+      // may have committed the batch already, and then its files must stay.
+      const onDisk = await readManifest(dir, dataset.name);
+      this.manifests.set(dataset.name, Promise.resolve(onDisk));
+      const committed = new Set(onDisk.files.map((f) => f.path));
       for (const f of files) if (!committed.has(f.path)) await rm(path.join(dir, f.path), { force: true });
       this.metrics.count(METRIC.writeErrors, {
         type: (error as NodeJS.ErrnoException).code ?? 'lake',
@@ -224,7 +228,7 @@ export class LakeWriter {
     const bytes = toParquet(lakeTable(dataset, rows, ingestedAt));
     const partition = partitionDir(day);
     const partitionPath = path.join(dir, partition);
-    await mkdir(partitionPath, { recursive: true });
+    await mkdirDurable(partitionPath);
     const first = changes[0]!.position;
     const last = changes.at(-1)!.position;
     const name = lakeFileName(dataset.name, first, last);

@@ -174,7 +174,7 @@ describe('decimals', () => {
       if (!m) return undefined;
       const int = m[2]!.replace(/^0+(?=\d)/, '');
       const frac = (m[3] ?? '').replace(/0+$/, '');
-      if (frac.length > scale || int.length > precision - scale) return undefined;
+      if (frac.length > scale || (int === '0' ? 0 : int.length) > precision - scale) return undefined;
       const zero = /^0*$/.test(int + frac);
       return `${m[1] === '-' && !zero ? '-' : ''}${int}${scale > 0 ? '.' + frac.padEnd(scale, '0') : ''}`;
     };
@@ -190,6 +190,8 @@ describe('decimals', () => {
       }),
       { numRuns: 2000 },
     );
+    expect(normaliseDecimalText('0.5', 2, 2)).toBe('0.50');
+    expect(normaliseDecimalText('1.5', 2, 2)).toBeInstanceOf(Invalid);
     for (const bad of ['', '.5', '5.', '1e3', '--1', '1.2.3', ' ', 'abc']) {
       expect(normaliseDecimalText(bad, 10, 2)).toBeInstanceOf(Invalid);
     }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { appendFile, mkdtemp, open, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -172,6 +172,38 @@ describe('file log damage', () => {
     await reopened.close();
   });
 
+  it('refuses an entry whose key and headers push the record past the limit, and still opens', async () => {
+    const dir = await freshDir();
+    const log = await createFileLog(dir);
+    await log.append('t', payloads(1));
+    const huge = { payload: Buffer.alloc(64 * 1024 * 1024 - 4096), headers: { note: 'x'.repeat(5000) } };
+    await expect(log.append('t', [huge])).rejects.toThrow(/exceeds the \d+-byte record limit/);
+    await log.close();
+    const reopened = await createFileLog(dir);
+    expect(await collect(reopened, 't', 'earliest')).toHaveLength(1);
+    await reopened.close();
+  });
+
+  it('takes a cut-off last record for a torn tail even when its payload holds an old record', async () => {
+    const dir = await freshDir();
+    const log = await createFileLog(dir);
+    const [first] = await log.append('t', payloads(1));
+    const mirror = encodeRecord({
+      offset: first!,
+      timestamp: 1,
+      key: undefined,
+      headers: {},
+      payload: Buffer.alloc(50, 7),
+    });
+    await log.append('t', [{ payload: Buffer.concat([Buffer.alloc(100, 1), mirror, Buffer.alloc(600, 2)]) }]);
+    await log.close();
+    const [file] = await segmentFiles(dir, 't');
+    await truncate(file!, (await stat(file!)).size - 500);
+    const reopened = await createFileLog(dir);
+    expect((await collect(reopened, 't', 'earliest')).map((e) => e.position)).toEqual([0n]);
+    await reopened.close();
+  });
+
   it('lets one writer hold a directory and takes over a lock left by a dead process', async () => {
     const dir = await freshDir();
     const log = await createFileLog(dir);
@@ -185,6 +217,14 @@ describe('file log damage', () => {
     );
     const again = await createFileLog(dir);
     await again.close();
+    // A lock naming this very pid, from before a restart (containers reuse pid 1), and a junk lock.
+    await writeFile(
+      path.join(dir, 'LOCK'),
+      JSON.stringify({ pid: process.pid, host: (await import('node:os')).hostname() }),
+    );
+    await (await createFileLog(dir)).close();
+    await writeFile(path.join(dir, 'LOCK'), '');
+    await (await createFileLog(dir)).close();
   });
 });
 

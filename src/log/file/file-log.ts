@@ -81,11 +81,16 @@ class FileLog implements Log {
     if (entries.length === 0) return [];
     let bytes = 0;
     for (const e of entries) {
-      bytes += e.payload.length + 64;
-      if (e.payload.length > MAX_RECORD_BYTES - 4096) {
-        throw new LogUnavailableError(`an entry of ${e.payload.length} bytes exceeds the record limit`, {
-          retriable: false,
-        });
+      // The whole record counts against the limit, or recovery would take it for damage.
+      const size = recordSize(e);
+      bytes += size;
+      if (size > MAX_RECORD_BYTES) {
+        throw new LogUnavailableError(
+          `an entry of ${size} bytes (key, headers and payload) exceeds the ${MAX_RECORD_BYTES}-byte record limit`,
+          {
+            retriable: false,
+          },
+        );
       }
     }
     const topic = await this.topic(name, true);
@@ -258,6 +263,7 @@ class FileLog implements Log {
   }
 
   async commit(group: string, name: string, position: Position): Promise<void> {
+    if (this.closed) throw new LogClosedError();
     await (await this.groupOffsets(name)).commit(group, position);
   }
 
@@ -369,6 +375,11 @@ class FileLog implements Log {
     }
     return offsets;
   }
+}
+
+function recordSize(e: LogEntryInput): number {
+  const headers = e.headers ? Buffer.byteLength(JSON.stringify(e.headers)) : 2;
+  return 64 + (e.key === undefined ? 0 : Buffer.byteLength(e.key)) + headers + e.payload.length;
 }
 
 async function exists(file: string): Promise<boolean> {

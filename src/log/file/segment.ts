@@ -152,9 +152,11 @@ export class Segment {
         position += result.size;
         continue;
       }
-      const reason = problem ?? 'the file ends inside a record';
-      if (isTail && !hasValidRecordAfter(data, position + 1)) return { tornAt: position };
-      throw new LogCorruptionError(this.file, position, reason);
+      // Damage is a torn tail (the unfinished write of a crash) only if no intact record of
+      // this or a later offset follows it; a record-like run of bytes inside a payload carries
+      // some earlier offset and does not count.
+      if (isTail && !hasValidRecordAfter(data, position + 1, expected)) return { tornAt: position };
+      throw new LogCorruptionError(this.file, position, problem ?? 'the file ends inside a record');
     }
     return {};
   }
@@ -174,14 +176,15 @@ export function parseSegmentName(name: string): bigint | undefined {
 }
 
 /** True if any complete, checksummed record starts at or after `from`: then the damage is not a torn tail. */
-function hasValidRecordAfter(data: Buffer, from: number): boolean {
+function hasValidRecordAfter(data: Buffer, from: number, expectedOffset: bigint): boolean {
   for (
     let p = data.indexOf(MAGIC, from);
     p !== -1 && p + FRAME_HEADER_BYTES <= data.length;
     p = data.indexOf(MAGIC, p + 1)
   ) {
     try {
-      if (decodeRecord(data, p).kind === 'record') return true;
+      const result = decodeRecord(data, p);
+      if (result.kind === 'record' && result.record.offset >= expectedOffset) return true;
     } catch {
       // not a record boundary; keep looking
     }

@@ -1,9 +1,9 @@
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readdir, rm, truncate } from 'node:fs/promises';
+import { open, readdir, rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
 import { LogCorruptionError, RecordDecodeError } from '../errors.ts';
 import type { LogEntry } from '../log.ts';
-import { syncDirectory } from '../../core/durable-fs.ts';
+import { mkdirDurable, syncDirectory } from '../../core/durable-fs.ts';
 import { FRAME_HEADER_BYTES, decodeRecord } from './record.ts';
 import { Segment, parseSegmentName } from './segment.ts';
 
@@ -28,7 +28,7 @@ export class Topic {
   /** Opens (or creates) a topic directory and recovers it: torn tails are cut, corruption is an error. */
   static async open(name: string, dir: string, create: boolean): Promise<Topic> {
     const topic = new Topic(name, dir);
-    if (create) await mkdir(dir, { recursive: true });
+    if (create) await mkdirDurable(dir);
     const bases = (await readdir(dir))
       .map(parseSegmentName)
       .filter((b): b is bigint => b !== undefined)
@@ -119,16 +119,17 @@ export class Topic {
     if (!segment) return this.nextOffset;
     const start = segment.seekTime(ms);
     const cursor = new ReadCursor(this);
-    let offset = start.offset;
-    for (;;) {
-      const batch = await cursor.read(offset, 1000, Number.POSITIVE_INFINITY);
-      if (batch.length === 0) return this.nextOffset;
-      const hit = batch.find((e) => e.timestamp >= ms);
-      if (hit) {
-        await cursor.close();
-        return hit.position;
+    try {
+      let offset = start.offset;
+      for (;;) {
+        const batch = await cursor.read(offset, 1000, Number.POSITIVE_INFINITY);
+        if (batch.length === 0) return this.nextOffset;
+        const hit = batch.find((e) => e.timestamp >= ms);
+        if (hit) return hit.position;
+        offset = batch.at(-1)!.position + 1n;
       }
-      offset = batch.at(-1)!.position + 1n;
+    } finally {
+      await cursor.close();
     }
   }
 
