@@ -25,6 +25,8 @@ export const METRIC = {
   coldWriteLatency: 'cold_write_latency_seconds',
   eventPublishLatency: 'event_publish_latency_seconds',
   eventsPublished: 'events_published_total',
+  coldLag: 'cold_storage_lag_seconds',
+  coldBacklog: 'cold_storage_backlog_entries',
   bytesWritten: 'bytes_written_total',
   recordsWritten: 'records_written_total',
   writeErrors: 'write_errors_total',
