@@ -38,6 +38,11 @@ export class HotOnlyWriter implements StorageWriter {
     this.metrics = options.metrics ?? noopMetrics;
   }
 
+  /** Runs the hot transaction; a subclass may guard it (stage 1: a circuit breaker). */
+  protected runHot<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
   /** What a subclass writes in the same transaction as the rows (stage 1: the outbox event). */
   protected alsoInTransaction(
     _dataset: AnyDataset,
@@ -50,7 +55,9 @@ export class HotOnlyWriter implements StorageWriter {
   async upsert(dataset: AnyDataset, rows: readonly unknown[], options?: WriteOptions): Promise<WriteResult> {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareUpsert(dataset, rows, options));
-    const applied = await this.hot.upsert(dataset, batch, this.alsoInTransaction(dataset, batch, 'upsert'));
+    const applied = await this.runHot(() =>
+      this.hot.upsert(dataset, batch, this.alsoInTransaction(dataset, batch, 'upsert')),
+    );
     this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'hot' }, batch.rows.length);
     return { dataset: dataset.name, rows: batch.rows.length, applied };
   }
@@ -62,7 +69,9 @@ export class HotOnlyWriter implements StorageWriter {
   ): Promise<WriteResult> {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareDelete(dataset, keys, options));
-    const applied = await this.hot.delete(dataset, batch, this.alsoInTransaction(dataset, batch, 'delete'));
+    const applied = await this.runHot(() =>
+      this.hot.delete(dataset, batch, this.alsoInTransaction(dataset, batch, 'delete')),
+    );
     return { dataset: dataset.name, rows: batch.rows.length, applied };
   }
 

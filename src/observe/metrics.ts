@@ -26,6 +26,8 @@ export const METRIC = {
   eventPublishLatency: 'event_publish_latency_seconds',
   eventsPublished: 'events_published_total',
   coldLag: 'cold_storage_lag_seconds',
+  breakerState: 'circuit_breaker_state',
+  breakerTransitions: 'circuit_breaker_transitions_total',
   coldBacklog: 'cold_storage_backlog_entries',
   bytesWritten: 'bytes_written_total',
   recordsWritten: 'records_written_total',

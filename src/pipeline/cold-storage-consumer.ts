@@ -1,10 +1,12 @@
 import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
-import type { LakeWriter } from '../lake/lake-writer.ts';
+import type { LakeCommit } from '../lake/lake-writer.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import type { BreakerOptions } from './breaker.ts';
+import { Breaker } from './breaker.ts';
 import { decodeEvent } from './data-written-event.ts';
 
 export interface ColdStorageConsumerOptions {
@@ -20,6 +22,12 @@ export interface ColdStorageConsumerOptions {
   datasetOf: (name: string) => Dataset<unknown, unknown>;
   metrics?: Metrics;
   onError?: (error: unknown) => void;
+  breaker?: BreakerOptions;
+}
+
+/** Where the consumer puts changes: the LakeWriter, or anything that writes like it. */
+export interface LakeSink {
+  write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit>;
 }
 
 /** Rows one event may carry: the lake position of a row packs (event position, index). */
@@ -53,13 +61,16 @@ export class ColdStorageConsumer {
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Opens when the lake keeps failing; events then wait in the log until a probe succeeds. */
+  readonly coldBreaker: Breaker;
 
   constructor(
     private readonly log: Log,
-    private readonly lake: LakeWriter,
+    private readonly lake: LakeSink,
     private readonly options: ColdStorageConsumerOptions,
   ) {
     this.group = options.group ?? 'cold-storage';
+    this.coldBreaker = new Breaker('cold', { metrics: options.metrics, ...options.breaker });
   }
 
   private get metrics(): Metrics {
@@ -139,7 +150,9 @@ export class ColdStorageConsumer {
     let backoff = this.options.backoffMs ?? 100;
     for (;;) {
       try {
-        for (const [name, changes] of batch) await this.lake.write(this.options.datasetOf(name), changes);
+        await this.coldBreaker.execute(async () => {
+          for (const [name, changes] of batch) await this.lake.write(this.options.datasetOf(name), changes);
+        });
         await this.log.commit(this.group, this.options.topic, position);
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
         return;

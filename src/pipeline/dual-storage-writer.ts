@@ -1,4 +1,9 @@
 import type { Dataset } from '../core/index.ts';
+import { HotConnectionError } from '../core/index.ts';
+import type { HotStore } from '../hot/hot-store.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { BreakerOptions } from './breaker.ts';
+import { Breaker } from './breaker.ts';
 import type { AlsoInTransaction } from '../hot/hot-store.ts';
 import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
 import type { PreparedBatch } from '../hot/upsert.ts';
@@ -16,6 +21,25 @@ type AnyDataset = Dataset<unknown, unknown>;
  */
 export class DualStorageWriter extends HotOnlyWriter {
   override readonly kind = 'dual-write';
+  /**
+   * Opens when PostgreSQL stops answering: writes then fail fast with CircuitOpenError instead of
+   * each waiting for a connection timeout, and publish nothing. Only connection failures count;
+   * a refused row is the caller's problem, not an outage.
+   */
+  readonly hotBreaker: Breaker;
+
+  constructor(hot: HotStore, options: { metrics?: Metrics; breaker?: BreakerOptions } = {}) {
+    super(hot, options);
+    this.hotBreaker = new Breaker('hot', {
+      counts: (error) => error instanceof HotConnectionError,
+      metrics: options.metrics,
+      ...options.breaker,
+    });
+  }
+
+  protected override runHot<T>(work: () => Promise<T>): Promise<T> {
+    return this.hotBreaker.execute(work);
+  }
 
   protected override alsoInTransaction(
     dataset: AnyDataset,

@@ -1,0 +1,103 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Change, Dataset } from '../../src/core/index.ts';
+import { allDatasets, findDataset, marketData } from '../../src/datasets/index.ts';
+import { Repository } from '../../src/hot/repository.ts';
+import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import { LakeWriter } from '../../src/lake/lake-writer.ts';
+import { reconcile } from '../../src/lake/reconcile.ts';
+import { createFileLog } from '../../src/log/file/index.ts';
+import type { LakeSink } from '../../src/pipeline/cold-storage-consumer.ts';
+import { ColdStorageConsumer } from '../../src/pipeline/cold-storage-consumer.ts';
+import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
+import { ensureOutbox } from '../../src/pipeline/outbox.ts';
+import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
+import { useTierflow } from '../support/hot.ts';
+
+async function until(condition: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const bars = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    symbol: `S${(from + i) % 4}`,
+    interval: '1m',
+    bucket_start: new Date(Date.UTC(2024, 2, 4, 14, 30) + Math.floor((from + i) / 4) * 60_000),
+    open: 10,
+    high: 11,
+    low: 9,
+    close: 10,
+    volume: from + i,
+    source: 'test',
+  }));
+
+describe('stage 1 with the cold tier failing', () => {
+  const ctx = useTierflow();
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tierflow-outage-'));
+    await ensureOutbox(ctx.tf.hot.pool, ctx.schema);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('opens the cold breaker, keeps hot writes going, grows the backlog, then drains it and reconciles clean', async () => {
+    const log = await createFileLog(path.join(dir, 'log'));
+    const lakeRoot = path.join(dir, 'lake');
+    const lake = await LakeWriter.open(lakeRoot);
+    let broken = true;
+    const flaky: LakeSink = {
+      write: (dataset: Dataset<unknown, unknown>, changes: readonly Change[]) =>
+        broken
+          ? Promise.reject(Object.assign(new Error('EIO: the lake disk is gone'), { code: 'EIO' }))
+          : lake.write(dataset, changes),
+    };
+    const failures: unknown[] = [];
+    const writer = new DualStorageWriter(ctx.tf.hot);
+    const repo = new Repository(marketData, writer, ctx.tf.hot);
+    const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, { topic: 'events' });
+    relay.start();
+    const consumer = new ColdStorageConsumer(log, flaky, {
+      topic: 'events',
+      datasetOf: findDataset,
+      maxBatchMs: 20,
+      backoffMs: 10,
+      maxBackoffMs: 50,
+      breaker: { consecutiveFailures: 3, halfOpenAfterMs: 100 },
+      onError: (e) => failures.push(e),
+    });
+    consumer.start();
+
+    for (let i = 0; i < 10; i++) await repo.upsert(bars(i * 40, 40));
+    await until(() => consumer.coldBreaker.state !== 'closed', 'the cold breaker to open');
+    // Hot writes go on while the cold tier is down, and their events wait in the log.
+    for (let i = 10; i < 20; i++) await repo.upsert(bars(i * 40, 40));
+    expect(await repo.count()).toBe(800);
+    await until(async () => (await log.lag('cold-storage', 'events')) === 20, 'all events to reach the log');
+    expect(failures.length).toBeGreaterThanOrEqual(3);
+    expect(failures.some((e) => (e as { code?: string }).code === 'CIRCUIT_OPEN')).toBe(true);
+
+    broken = false;
+    await until(async () => (await log.lag('cold-storage', 'events')) === 0, 'the backlog to drain');
+    await until(() => consumer.coldBreaker.state === 'closed', 'the cold breaker to close');
+    await consumer.stop();
+    await relay.stop();
+    await lake.close();
+    await log.close();
+
+    await using query = await openLakeQuery(lakeRoot, allDatasets);
+    const report = await reconcile({
+      pool: ctx.tf.hot.pool,
+      schema: ctx.schema,
+      lake: query,
+      datasets: [marketData],
+    });
+    expect(report.clean).toBe(true);
+    expect((await query.query('SELECT count(*) AS n FROM market_data'))[0]).toEqual({ n: 800n });
+  });
+});
