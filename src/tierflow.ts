@@ -9,6 +9,8 @@ import type { Repositories } from './hot/repositories.ts';
 import { Repository } from './hot/repository.ts';
 import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
+import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
+import { ensureOutbox } from './pipeline/outbox.ts';
 import { noopMetrics } from './observe/metrics.ts';
 
 export interface TierflowConfig {
@@ -21,11 +23,20 @@ export interface TierflowConfig {
   /** Create or evolve tables on start. Default: true. */
   migrate?: boolean;
   upsertStrategy?: UpsertStrategy;
+  /**
+   * How writes travel: 'hot-only', or 'dual-write' (stage 1: hot plus a transactional outbox
+   * event per batch, for startStage1 to carry to the lake). Default: $TIERFLOW_MODE or 'hot-only'.
+   */
+  mode?: TierflowMode;
   poolSize?: number;
   metrics?: Metrics;
 }
 
+export type TierflowMode = 'hot-only' | 'dual-write';
+const MODES: readonly TierflowMode[] = ['hot-only', 'dual-write'];
+
 export interface Tierflow extends AsyncDisposable {
+  readonly mode: TierflowMode;
   readonly repositories: Repositories;
   readonly hot: HotStore;
   readonly writer: StorageWriter;
@@ -42,7 +53,10 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 export function resolveConfig(config: TierflowConfig = {}) {
   const schema = config.schema ?? process.env.TIERFLOW_SCHEMA ?? 'tierflow';
   if (!SCHEMA_NAME.test(schema)) throw new ConfigError(`schema "${schema}" is not a lower-case identifier`);
+  const mode = (config.mode ?? process.env.TIERFLOW_MODE ?? 'hot-only') as TierflowMode;
+  if (!MODES.includes(mode)) throw new ConfigError(`mode "${mode}" is not one of ${MODES.join(', ')}`);
   return {
+    mode,
     databaseUrl: config.databaseUrl ?? (process.env.DATABASE_URL || undefined),
     dataDir: config.dataDir ?? process.env.TIERFLOW_DATA_DIR ?? '.tierflow',
     schema,
@@ -58,12 +72,16 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   const hot = new HotStore(pool, { schema: resolved.schema, strategy: config.upsertStrategy, metrics });
   try {
     if (config.migrate !== false) await hot.migrate(allDatasets);
+    if (resolved.mode === 'dual-write') await ensureOutbox(pool, resolved.schema);
   } catch (error) {
     await pool.end();
     await database.release();
     throw error;
   }
-  const writer: StorageWriter = new HotOnlyWriter(hot, { metrics });
+  const writer: StorageWriter =
+    resolved.mode === 'dual-write'
+      ? new DualStorageWriter(hot, { metrics })
+      : new HotOnlyWriter(hot, { metrics });
   const make = <R, I>(dataset: Dataset<R, I>) => new Repository(dataset, writer, hot);
   const repositories = Object.fromEntries(
     Object.entries(builtinDatasets).map(([key, dataset]) => [
@@ -88,6 +106,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
     })());
 
   return {
+    mode: resolved.mode,
     repositories,
     hot,
     writer,

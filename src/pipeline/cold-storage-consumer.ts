@@ -61,6 +61,8 @@ export class ColdStorageConsumer {
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Rows committed to the lake by this consumer since it started. */
+  rowsCommitted = 0;
   /** Opens when the lake keeps failing; events then wait in the log until a probe succeeds. */
   readonly coldBreaker: Breaker;
 
@@ -154,6 +156,7 @@ export class ColdStorageConsumer {
           for (const [name, changes] of batch) await this.lake.write(this.options.datasetOf(name), changes);
         });
         await this.log.commit(this.group, this.options.topic, position);
+        for (const changes of batch.values()) this.rowsCommitted += changes.length;
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
         return;
       } catch (error) {

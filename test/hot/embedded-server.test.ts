@@ -81,7 +81,7 @@ describe('embedded PostgreSQL on signals', () => {
       // The demo prints its first line once PostgreSQL runs and the tables exist.
       await new Promise<void>((resolve, reject) => {
         child.stdout.on('data', (chunk: Buffer) => {
-          if (chunk.toString().includes('tierflow demo:')) resolve();
+          if (chunk.toString().includes('tierflow demo')) resolve();
         });
         child.once('exit', () => reject(new Error('the demo exited before it started writing')));
       });

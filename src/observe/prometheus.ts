@@ -1,0 +1,96 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Labels, Metrics } from './metrics.ts';
+
+const HELP: Record<string, string> = {
+  hot_write_latency_seconds: 'Time of one hot-tier write transaction',
+  cold_write_latency_seconds: 'Time of one lake commit',
+  event_publish_latency_seconds: 'Time for the outbox relay to append a batch of events to the log',
+  events_published_total: 'Data-written events moved from the outbox to the log, by result',
+  cold_storage_lag_seconds: 'Age of the oldest row in the last batch committed to the lake',
+  cold_storage_backlog_entries: 'Rows the cold consumer holds but has not committed to the lake',
+  circuit_breaker_state: 'Circuit breaker state: 0 closed, 1 open, 2 half-open',
+  circuit_breaker_transitions_total: 'Circuit breaker state changes',
+  records_written_total: 'Rows written, by repository and tier',
+  write_errors_total: 'Failed writes, by type and tier',
+  bytes_written_total: 'Bytes written, by tier',
+  wal_append_latency_seconds: 'Time from a log append to its durable acknowledgement',
+  wal_size_bytes: 'Bytes stored per log topic',
+  wal_entries_total: 'Entries appended to the log',
+  log_consumer_lag_entries: 'Entries after a consumer group committed position',
+  wal_append_errors_total: 'Log appends refused',
+  hot_pool_errors_total: 'Errors of idle PostgreSQL connections',
+};
+
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/**
+ * The Metrics port backed by prom-client. A metric is created on first use with the label names
+ * of that use; every later use of the name must pass the same labels (tierflow's do).
+ */
+export class PrometheusMetrics implements Metrics {
+  readonly registry = new Registry();
+  private readonly counters = new Map<string, Counter>();
+  private readonly gauges = new Map<string, Gauge>();
+  private readonly histograms = new Map<string, Histogram>();
+
+  constructor(options: { processMetrics?: boolean } = {}) {
+    if (options.processMetrics ?? true)
+      collectDefaultMetrics({ register: this.registry, prefix: 'tierflow_process_' });
+  }
+
+  count(name: string, labels: Labels = {}, value = 1): void {
+    let metric = this.counters.get(name);
+    if (!metric)
+      this.counters.set(
+        name,
+        (metric = new Counter({
+          name,
+          help: HELP[name] ?? name,
+          labelNames: Object.keys(labels),
+          registers: [this.registry],
+        })),
+      );
+    metric.inc(labels, value);
+  }
+
+  observe(name: string, value: number, labels: Labels = {}): void {
+    let metric = this.histograms.get(name);
+    if (!metric) {
+      this.histograms.set(
+        name,
+        (metric = new Histogram({
+          name,
+          help: HELP[name] ?? name,
+          labelNames: Object.keys(labels),
+          buckets: BUCKETS,
+          registers: [this.registry],
+        })),
+      );
+    }
+    metric.observe(labels, value);
+  }
+
+  gauge(name: string, value: number, labels: Labels = {}): void {
+    let metric = this.gauges.get(name);
+    if (!metric)
+      this.gauges.set(
+        name,
+        (metric = new Gauge({
+          name,
+          help: HELP[name] ?? name,
+          labelNames: Object.keys(labels),
+          registers: [this.registry],
+        })),
+      );
+    metric.set(labels, value);
+  }
+
+  /** The Prometheus text exposition of every metric. */
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
