@@ -3,6 +3,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   hot: () => import('./hot.ts'),
   log: () => import('./log.ts'),
   lake: () => import('./lake.ts'),
+  dual: () => import('./dual.ts'),
 };
 
 const name = process.argv[2];

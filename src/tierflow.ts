@@ -9,6 +9,7 @@ import type { Repositories } from './hot/repositories.ts';
 import { Repository } from './hot/repository.ts';
 import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
+import type { BreakerOptions } from './pipeline/breaker.ts';
 import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
 import { ensureOutbox } from './pipeline/outbox.ts';
 import { noopMetrics } from './observe/metrics.ts';
@@ -28,6 +29,8 @@ export interface TierflowConfig {
    * event per batch, for startStage1 to carry to the lake). Default: $TIERFLOW_MODE or 'hot-only'.
    */
   mode?: TierflowMode;
+  /** Dual-write mode: the hot circuit breaker's settings. */
+  hotBreaker?: BreakerOptions;
   poolSize?: number;
   metrics?: Metrics;
 }
@@ -80,7 +83,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   }
   const writer: StorageWriter =
     resolved.mode === 'dual-write'
-      ? new DualStorageWriter(hot, { metrics })
+      ? new DualStorageWriter(hot, { metrics, breaker: config.hotBreaker })
       : new HotOnlyWriter(hot, { metrics });
   const make = <R, I>(dataset: Dataset<R, I>) => new Repository(dataset, writer, hot);
   const repositories = Object.fromEntries(

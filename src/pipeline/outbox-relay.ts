@@ -3,6 +3,7 @@ import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { qualified } from '../hot/sql.ts';
+import { inTransaction } from '../hot/transaction.ts';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE } from './outbox.ts';
 
 export interface OutboxRelayOptions {
@@ -48,38 +49,26 @@ export class OutboxRelay {
 
   /** Moves one batch; returns how many events it moved (0 when the outbox is empty). */
   async drainOnce(): Promise<number> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ id: string; dataset: string; payload: Buffer }>(
-        `SELECT id, dataset, payload FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
-        [this.options.batchSize ?? 500],
-      );
-      if (rows.length === 0) {
-        await client.query('COMMIT');
-        return 0;
-      }
-      const started = performance.now();
-      await this.log.append(
-        this.options.topic,
-        rows.map((r) => ({ key: r.dataset, headers: { outbox_id: String(r.id) }, payload: r.payload })),
-      );
-      this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
-      await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
-      await client.query('COMMIT');
-      this.metrics.count(METRIC.eventsPublished, { result: 'ok' }, rows.length);
-      return rows.length;
+      return await inTransaction(this.pool, async (client) => {
+        const { rows } = await client.query<{ id: string; dataset: string; payload: Buffer }>(
+          `SELECT id, dataset, payload FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          [this.options.batchSize ?? 500],
+        );
+        if (rows.length === 0) return 0;
+        const started = performance.now();
+        await this.log.append(
+          this.options.topic,
+          rows.map((r) => ({ key: r.dataset, headers: { outbox_id: String(r.id) }, payload: r.payload })),
+        );
+        this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
+        await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);
+        this.metrics.count(METRIC.eventsPublished, { result: 'ok' }, rows.length);
+        return rows.length;
+      });
     } catch (error) {
       this.metrics.count(METRIC.eventsPublished, { result: 'error' });
-      try {
-        await client.query('ROLLBACK');
-      } catch (rollbackError) {
-        broken = rollbackError as Error;
-      }
       throw error;
-    } finally {
-      client.release(broken);
     }
   }
 

@@ -23,9 +23,21 @@ describe('stage 1 under SIGKILL', () => {
     dirs.push(dir);
     const acknowledged = new Map<number, number>(); // round → batches acknowledged
     for (let round = 0; round < 10; round++) {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/pipeline/fixtures/stage1-child.ts', ctx.url, ctx.schema, dir, String(round)], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          'test/pipeline/fixtures/stage1-child.ts',
+          ctx.url,
+          ctx.schema,
+          dir,
+          String(round),
+        ],
+        {
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       let stderr = '';
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       let buffered = '';
@@ -60,7 +72,10 @@ describe('stage 1 under SIGKILL', () => {
     await log.close();
 
     for (const [round, batches] of acknowledged) {
-      const { rows } = await tf.hot.pool.query(`SELECT count(*)::int AS n FROM "${ctx.schema}".market_data WHERE symbol = $1`, [`R${round}`]);
+      const { rows } = await tf.hot.pool.query(
+        `SELECT count(*)::int AS n FROM "${ctx.schema}".market_data WHERE symbol = $1`,
+        [`R${round}`],
+      );
       expect(rows[0].n, `round ${round}`).toBeGreaterThanOrEqual(batches * 50);
     }
     await using lake = await openLakeQuery(path.join(dir, 'lake'), allDatasets);

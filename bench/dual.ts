@@ -1,0 +1,396 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { allDatasets } from '../src/datasets/index.ts';
+import { Random } from '../src/feed/random.ts';
+import { ident } from '../src/hot/sql.ts';
+import { createTierflow } from '../src/index.ts';
+import type { Tierflow } from '../src/index.ts';
+import { createFileLog } from '../src/log/file/index.ts';
+import type { Log } from '../src/log/log.ts';
+import type { Labels, Metrics } from '../src/observe/metrics.ts';
+import { METRIC } from '../src/observe/metrics.ts';
+import type { Stage1 } from '../src/pipeline/stage1.ts';
+import { startStage1 } from '../src/pipeline/stage1.ts';
+import type { Figure } from './report.ts';
+import { report } from './report.ts';
+import { percentile } from './stats.ts';
+
+/**
+ * Stage 1's cost, in one run against the same PostgreSQL:
+ *  1. reference: market_data upserts through the hot-only writer, batches of 1,000 fresh keys,
+ *     one batch after the other;
+ *  2. the same rows through the dual-write writer (hot + transactional outbox) with stage 1
+ *     running (outbox relay → file log → cold consumer → lake), timed until the writes are done
+ *     AND stage 1 has caught up; write-only throughput and per-batch latency beside it;
+ *  3. cold lag at a steady 10,000 rows/s (10 batches of 1,000 per second, scheduled by time):
+ *     for every batch, the time from its write acknowledgement to the lake commit holding its rows.
+ */
+const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
+const BATCH = 1_000;
+const WARMUP_BATCHES = 10;
+const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 15);
+const LAG_BATCHES_PER_S = 10;
+/** The cold consumer's time trigger during the lag measurement (the throughput part uses 1,000 ms). */
+const LAG_MAX_BATCH_MS = Number(process.env.BENCH_LAG_MAX_BATCH_MS ?? 250);
+const SYMBOLS = 1_000;
+const REF_SCHEMA = 'bench_dual_ref';
+const DUAL_SCHEMA = 'bench_dual';
+
+type BarInput = Record<string, string | number>;
+
+/** `count` market_data bars with keys `first` … `first + count - 1` (1,000 symbols a minute). */
+function makeBars(first: number, count: number): BarInput[] {
+  const random = new Random(7 + first);
+  const start = Date.UTC(2024, 0, 2, 0, 0);
+  const rows: BarInput[] = new Array(count);
+  for (let n = 0; n < count; n++) {
+    const i = first + n;
+    const open = 50 + random.next() * 400;
+    const close = open * (1 + (random.next() - 0.5) * 0.01);
+    const high = Math.max(open, close) * 1.001;
+    const low = Math.min(open, close) * 0.999;
+    rows[n] = {
+      symbol: `SYM${i % SYMBOLS}`,
+      interval: '1m',
+      bucket_start: new Date(start + Math.floor(i / SYMBOLS) * 60_000).toISOString(),
+      open: open.toFixed(4),
+      high: high.toFixed(4),
+      low: low.toFixed(4),
+      close: close.toFixed(4),
+      volume: 100 + Math.floor(random.next() * 100_000),
+      vwap: ((high + low) / 2).toFixed(4),
+      trade_count: 1 + Math.floor(random.next() * 500),
+      source: 'bench',
+    };
+  }
+  return rows;
+}
+
+function batches(rows: BarInput[]): BarInput[][] {
+  const out: BarInput[][] = [];
+  for (let offset = 0; offset < rows.length; offset += BATCH) out.push(rows.slice(offset, offset + BATCH));
+  return out;
+}
+
+/** Sums and counts of histogram observations, and a hook on gauges. */
+class MemoryMetrics implements Metrics {
+  readonly sums = new Map<string, { sum: number; count: number }>();
+  onGauge: ((name: string, value: number) => void) | undefined;
+
+  count(_name: string, _labels?: Labels, _value?: number): void {}
+
+  observe(name: string, value: number, _labels?: Labels): void {
+    const s = this.sums.get(name) ?? { sum: 0, count: 0 };
+    s.sum += value;
+    s.count += 1;
+    this.sums.set(name, s);
+  }
+
+  gauge(name: string, value: number, _labels?: Labels): void {
+    this.onGauge?.(name, value);
+  }
+
+  snapshot(): Map<string, { sum: number; count: number }> {
+    return new Map([...this.sums].map(([k, v]) => [k, { ...v }]));
+  }
+}
+
+/** Histogram sum and count between two snapshots. */
+function delta(
+  before: Map<string, { sum: number; count: number }>,
+  after: Map<string, { sum: number; count: number }>,
+  name: string,
+): { sum: number; count: number } {
+  const a = after.get(name) ?? { sum: 0, count: 0 };
+  const b = before.get(name) ?? { sum: 0, count: 0 };
+  return { sum: a.sum - b.sum, count: a.count - b.count };
+}
+
+interface CpuSnapshot {
+  at: number;
+  /** CPU-seconds of this process (user + system). */
+  node: number;
+  /** CPU-seconds of the visible `postgres` processes, or NaN when none is visible (remote server). */
+  postgres: number;
+  /** CPU-seconds the whole machine was busy. */
+  machine: number;
+}
+
+/** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every mainstream Linux. */
+const USER_HZ = 100;
+
+function postgresCpuSeconds(): number {
+  if (process.platform !== 'linux') return Number.NaN;
+  let ticks = 0;
+  let found = false;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
+      const fields = stat.slice(close + 2).split(' ');
+      // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
+      ticks += Number(fields[11]) + Number(fields[12]);
+      found = true;
+    } catch {
+      // The process ended while we looked: its time is gone either way.
+      continue;
+    }
+  }
+  return found ? ticks / USER_HZ : Number.NaN;
+}
+
+function cpuSnapshot(): CpuSnapshot {
+  const usage = process.cpuUsage();
+  const machine = os.cpus().reduce((s, c) => s + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0);
+  return {
+    at: performance.now(),
+    node: (usage.user + usage.system) / 1e6,
+    postgres: postgresCpuSeconds(),
+    machine: machine / 1000,
+  };
+}
+
+/** CPU use between two snapshots, in cores (CPU-seconds per second). */
+function cores(a: CpuSnapshot, b: CpuSnapshot): string {
+  const wall = (b.at - a.at) / 1000;
+  const f = (x: number) => (Number.isNaN(x) ? 'n/a' : (x / wall).toFixed(2));
+  return `node ${f(b.node - a.node)}, postgres ${f(b.postgres - a.postgres)}, whole machine ${f(b.machine - a.machine)} of ${os.cpus().length} cores`;
+}
+
+function ms(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<number[]> {
+  const latencies: number[] = [];
+  for (const batch of list) {
+    const started = performance.now();
+    await tf.repositories.marketData.upsert(batch as never);
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+export async function run(): Promise<void> {
+  const lagBatchCount = Math.round(LAG_SECONDS * LAG_BATCHES_PER_S);
+  // Keys: [0, ROWS) for parts 1 and 2 (each in its own schema), then the lag part, then warm-up.
+  const main = batches(makeBars(0, ROWS));
+  const lagRows = batches(makeBars(ROWS, lagBatchCount * BATCH));
+  const warmup = batches(makeBars(ROWS + lagBatchCount * BATCH, WARMUP_BATCHES * BATCH));
+
+  const tmp = await mkdtemp(path.join(path.resolve('.tierflow'), 'bench-dual-'));
+  const figures: Record<string, Figure> = {};
+  const notes: string[] = [];
+  const errors: string[] = [];
+  const onError = (e: unknown) => errors.push((e as Error).message);
+  const dualMetrics = new MemoryMetrics();
+
+  let ref: Tierflow | undefined;
+  let dual: Tierflow | undefined;
+  let stage1: Stage1 | undefined;
+  let log: Log | undefined;
+  const stopStage1 = async () => {
+    try {
+      await stage1?.stop();
+    } finally {
+      stage1 = undefined;
+      await log?.close();
+      log = undefined;
+    }
+  };
+
+  try {
+    ref = await createTierflow({ mode: 'hot-only', schema: REF_SCHEMA, migrate: false });
+    const pool = ref.hot.pool;
+    for (const schema of [REF_SCHEMA, DUAL_SCHEMA])
+      await pool.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+    await ref.hot.migrate(allDatasets);
+    dual = await createTierflow({
+      databaseUrl: ref.databaseUrl,
+      mode: 'dual-write',
+      schema: DUAL_SCHEMA,
+      metrics: dualMetrics,
+    });
+    console.log(
+      `dual benchmark: ${ROWS.toLocaleString()} market_data rows in batches of ${BATCH.toLocaleString()}, ` +
+        `then ${LAG_SECONDS} s at ${(LAG_BATCHES_PER_S * BATCH).toLocaleString()} rows/s (${ref.databaseSource} PostgreSQL, ${os.cpus().length} cores)`,
+    );
+
+    // 1. Reference: hot-only.
+    await writeSequentially(ref, warmup);
+    let cpu0 = cpuSnapshot();
+    let started = performance.now();
+    const refLatencies = await writeSequentially(ref, main);
+    const refSeconds = (performance.now() - started) / 1000;
+    let cpu1 = cpuSnapshot();
+    notes.push(`hot-only: ${refSeconds.toFixed(1)} s; CPU ${cores(cpu0, cpu1)}`);
+    const refCount = await ref.repositories.marketData.count();
+    if (refCount !== ROWS + warmup.length * BATCH)
+      throw new Error(`hot-only: expected ${ROWS + warmup.length * BATCH} rows, found ${refCount}`);
+
+    // 2. Dual write with stage 1 running, until stage 1 has caught up.
+    log = await createFileLog(path.join(tmp, 'log'), { metrics: dualMetrics });
+    stage1 = await startStage1({
+      tf: dual,
+      log,
+      lakeRoot: path.join(tmp, 'lake'),
+      metrics: dualMetrics,
+      maxBatchRows: 10_000,
+      maxBatchMs: 1_000,
+      onError,
+    });
+    await writeSequentially(dual, warmup);
+    await stage1.waitCaughtUp(60_000);
+    const committedBefore = stage1.consumer.rowsCommitted;
+    const metrics0 = dualMetrics.snapshot();
+    cpu0 = cpuSnapshot();
+    started = performance.now();
+    const dualLatencies = await writeSequentially(dual, main);
+    const writtenAt = performance.now();
+    cpu1 = cpuSnapshot();
+    const metrics1 = dualMetrics.snapshot();
+    const atWritesDone = await stage1.status();
+    const committedAtWritesDone = stage1.consumer.rowsCommitted - committedBefore;
+    await stage1.waitCaughtUp(120_000);
+    const caughtUpAt = performance.now();
+    const cpu2 = cpuSnapshot();
+    const metrics2 = dualMetrics.snapshot();
+    const committed = stage1.consumer.rowsCommitted - committedBefore;
+    await stopStage1();
+    if (committed < ROWS) throw new Error(`dual write: ${ROWS} rows written, ${committed} in the lake`);
+    const dualCount = await dual.repositories.marketData.count();
+    if (dualCount !== ROWS + warmup.length * BATCH)
+      throw new Error(`dual write: expected ${ROWS + warmup.length * BATCH} rows, found ${dualCount}`);
+    const writeSeconds = (writtenAt - started) / 1000;
+    const totalSeconds = (caughtUpAt - started) / 1000;
+    const during = (name: string, a = metrics0, b = metrics1) => delta(a, b, name);
+    const lakeWrites = during(METRIC.coldWriteLatency, metrics0, metrics2);
+    const appends = during(METRIC.walAppendLatency, metrics0, metrics2);
+    const publishes = during(METRIC.eventPublishLatency, metrics0, metrics2);
+    const hotWrites = during(METRIC.hotWriteLatency);
+    notes.push(
+      `dual write: writes ${writeSeconds.toFixed(1)} s, then ${(totalSeconds - writeSeconds).toFixed(1)} s until caught up; ` +
+        `at the last ack the lake held ${committedAtWritesDone.toLocaleString()} of ${ROWS.toLocaleString()} rows ` +
+        `(outbox backlog ${atWritesDone.outboxBacklog} events, log backlog ${atWritesDone.coldBacklog} events)`,
+      `dual write CPU while writing: ${cores(cpu0, cpu1)}; while catching up: ${cores(cpu1, cpu2)}`,
+      `dual write, inside the process: hot transactions ${hotWrites.sum.toFixed(1)} s (${hotWrites.count} batches); ` +
+        `relay ${publishes.count} log appends ${publishes.sum.toFixed(1)} s (file log fsync ${appends.sum.toFixed(1)} s over ${appends.count} appends); ` +
+        `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s ` +
+        `(maxBatchRows 10,000, maxBatchMs 1,000; lake writes block the event loop the writer shares)`,
+    );
+
+    // 3. Cold lag at a steady 10,000 rows/s.
+    const lagMetrics = new MemoryMetrics();
+    log = await createFileLog(path.join(tmp, 'log-lag'));
+    stage1 = await startStage1({
+      tf: dual,
+      log,
+      lakeRoot: path.join(tmp, 'lake-lag'),
+      metrics: lagMetrics,
+      maxBatchRows: 10_000,
+      maxBatchMs: LAG_MAX_BATCH_MS,
+      onError,
+    });
+    const consumer = stage1.consumer;
+    const acks: number[] = new Array(lagBatchCount);
+    const commits: number[] = new Array(lagBatchCount);
+    let nextCommit = 0;
+    /** Gives every batch whose rows are all committed (rowsCommitted counts in write order) its commit time. */
+    const sawCommits = () => {
+      const now = performance.now();
+      while (nextCommit < lagBatchCount && consumer.rowsCommitted >= (nextCommit + 1) * BATCH)
+        commits[nextCommit++] = now;
+    };
+    // The consumer sets the cold-lag gauge right after it counts a commit; polling is the fallback.
+    lagMetrics.onGauge = (name) => {
+      if (name === METRIC.coldLag) sawCommits();
+    };
+    const poller = setInterval(sawCommits, 5);
+    let slips: number[] = [];
+    const lagCpu0 = cpuSnapshot();
+    let lagSeconds: number;
+    try {
+      const interval = 1000 / LAG_BATCHES_PER_S;
+      const t0 = performance.now() + interval;
+      for (let k = 0; k < lagBatchCount; k++) {
+        const due = t0 + k * interval;
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        slips.push(performance.now() - due);
+        await dual.repositories.marketData.upsert(lagRows[k]! as never);
+        acks[k] = performance.now();
+      }
+      lagSeconds = (performance.now() - t0) / 1000;
+      await stage1.waitCaughtUp(60_000);
+      sawCommits();
+    } finally {
+      clearInterval(poller);
+    }
+    const lagCpu1 = cpuSnapshot();
+    const lakeCommits = lagMetrics.sums.get(METRIC.coldWriteLatency) ?? { sum: 0, count: 0 };
+    await stopStage1();
+    if (nextCommit < lagBatchCount)
+      throw new Error(`cold lag: ${nextCommit} of ${lagBatchCount} batches seen committed`);
+    const lags = acks.map((ack, k) => Math.max(0, commits[k]! - ack) / 1000);
+    slips = slips.filter((s) => s > 1);
+
+    figures.hot_only_rows_per_s = { value: ROWS / refSeconds, unit: 'rows/s' };
+    figures.dual_write_rows_per_s = {
+      value: ROWS / totalSeconds,
+      unit: 'rows/s',
+      reference: 'hot_only_rows_per_s',
+    };
+    figures.dual_write_only_rows_per_s = {
+      value: ROWS / writeSeconds,
+      unit: 'rows/s',
+      reference: 'hot_only_rows_per_s',
+    };
+    figures.hot_only_batch_p50_ms = { value: ms(percentile(refLatencies, 0.5)), unit: 'ms' };
+    figures.hot_only_batch_p99_ms = { value: ms(percentile(refLatencies, 0.99)), unit: 'ms' };
+    figures.dual_write_batch_p50_ms = {
+      value: ms(percentile(dualLatencies, 0.5)),
+      unit: 'ms',
+      reference: 'hot_only_batch_p50_ms',
+    };
+    figures.dual_write_batch_p99_ms = {
+      value: ms(percentile(dualLatencies, 0.99)),
+      unit: 'ms',
+      reference: 'hot_only_batch_p99_ms',
+    };
+    figures.cold_lag_rows_per_s = { value: (lagBatchCount * BATCH) / lagSeconds, unit: 'rows/s' };
+    figures.cold_lag_p50_s = { value: percentile(lags, 0.5), unit: 's' };
+    figures.cold_lag_p99_s = { value: percentile(lags, 0.99), unit: 's' };
+    figures.cold_lag_max_s = { value: Math.max(...lags), unit: 's' };
+
+    const ratio = figures.dual_write_rows_per_s.value / figures.hot_only_rows_per_s.value;
+    notes.push(
+      `cold lag: ${lagBatchCount} batches of ${BATCH.toLocaleString()} scheduled every ${1000 / LAG_BATCHES_PER_S} ms (one writer, open loop by time; ` +
+        `${slips.length} batches started > 1 ms late${slips.length ? `, at most ${Math.max(...slips).toFixed(0)} ms` : ''}); ` +
+        `lag = ack → lake commit holding the batch's rows; cold consumer maxBatchMs ${LAG_MAX_BATCH_MS} ms ` +
+        `(BENCH_LAG_MAX_BATCH_MS; the throughput part uses 1,000 ms), maxBatchRows 10,000; ` +
+        `${lakeCommits.count} lake commits, mean ${((lakeCommits.sum / Math.max(1, lakeCommits.count)) * 1000).toFixed(0)} ms each; CPU ${cores(lagCpu0, lagCpu1)}`,
+      `done when: dual write ≥ 0.8 × hot-only: ${ratio.toFixed(3)} → ${ratio >= 0.8 ? 'met' : 'NOT met'}; ` +
+        `cold lag p99 ≤ 2 s: ${figures.cold_lag_p99_s.value.toFixed(3)} s → ${figures.cold_lag_p99_s.value <= 2 ? 'met' : 'NOT met'}`,
+    );
+    if (errors.length) notes.push(`stage 1 reported ${errors.length} errors (retried); first: ${errors[0]}`);
+    report('dual', figures, notes);
+  } finally {
+    try {
+      await stopStage1();
+    } finally {
+      try {
+        await dual?.close();
+        if (ref)
+          for (const schema of [REF_SCHEMA, DUAL_SCHEMA])
+            await ref.hot.pool.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+      } finally {
+        await ref?.close();
+        await rm(tmp, { recursive: true, force: true });
+      }
+    }
+  }
+}
