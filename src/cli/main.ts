@@ -7,6 +7,7 @@ import { registerLake } from './commands/lake.ts';
 import { registerLog } from './commands/log.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerReconcile } from './commands/reconcile.ts';
+import { registerServe } from './commands/serve.ts';
 import { reportError } from './report-error.ts';
 
 export function buildProgram(): Command {
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
   registerLog(program);
   registerLakeCompact(registerLake(program));
   registerReconcile(program);
+  registerServe(program);
   return program;
 }
 

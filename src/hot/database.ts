@@ -26,6 +26,9 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
     if (!stopped) server.stopSync();
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    // Someone else handles this signal (a server shutting down gracefully): let it finish;
+    // the 'exit' handler still stops the server when the process ends.
+    if (process.listenerCount(signal) > 0) return;
     onExit();
     stopped = true;
     process.exit(signal === 'SIGINT' ? 130 : 143);
