@@ -112,36 +112,60 @@ interface CpuSnapshot {
   at: number;
   /** CPU-seconds of this process (user + system). */
   node: number;
-  /** CPU-seconds of the visible `postgres` processes, or NaN when none is visible (remote server). */
+  /** CPU-seconds of the PostgreSQL server (postmaster and children), NaN when not on this machine. */
   postgres: number;
   /** CPU-seconds the whole machine was busy. */
   machine: number;
+  /** The event loop's active and idle time so far. */
+  elu: ReturnType<typeof performance.eventLoopUtilization>;
 }
 
 /** USER_HZ: the unit of /proc/<pid>/stat times, 100 on every mainstream Linux. */
 const USER_HZ = 100;
 
-function postgresCpuSeconds(): number {
-  if (process.platform !== 'linux') return Number.NaN;
-  let ticks = 0;
-  let found = false;
+function procStat(pid: string): { comm: string; ppid: string; ticks: number } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const close = stat.lastIndexOf(')');
+    const fields = stat.slice(close + 2).split(' ');
+    // After the command name: state, ppid, …; utime and stime are fields 14 and 15 of the line.
+    return {
+      comm: stat.slice(stat.indexOf('(') + 1, close),
+      ppid: fields[1]!,
+      ticks: Number(fields[11]) + Number(fields[12]),
+    };
+  } catch {
+    return undefined; // The process ended while we looked.
+  }
+}
+
+/** The CPU time of the local PostgreSQL listening on `port`: its postmaster and its children. */
+function postgresCpuSeconds(port: string | undefined): number {
+  if (process.platform !== 'linux' || !port) return Number.NaN;
+  const stats = new Map<string, { comm: string; ppid: string; ticks: number }>();
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
+    const stat = procStat(pid);
+    if (stat?.comm === 'postgres') stats.set(pid, stat);
+  }
+  for (const [pid, stat] of stats) {
+    if (stat.ppid !== '1' && stats.has(stat.ppid)) continue;
+    let args: string[];
     try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      if (stat.slice(stat.indexOf('(') + 1, close) !== 'postgres') continue;
-      const fields = stat.slice(close + 2).split(' ');
-      // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
-      ticks += Number(fields[11]) + Number(fields[12]);
-      found = true;
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
     } catch {
-      // The process ended while we looked: its time is gone either way.
       continue;
     }
+    const i = args.indexOf('-p');
+    if (!(i >= 0 && args[i + 1] === port) && !args.includes(`--port=${port}`)) continue;
+    let ticks = stat.ticks;
+    for (const child of stats.values()) if (child.ppid === pid) ticks += child.ticks;
+    return ticks / USER_HZ;
   }
-  return found ? ticks / USER_HZ : Number.NaN;
+  return Number.NaN;
 }
+
+let postgresPort: string | undefined;
 
 function cpuSnapshot(): CpuSnapshot {
   const usage = process.cpuUsage();
@@ -149,16 +173,24 @@ function cpuSnapshot(): CpuSnapshot {
   return {
     at: performance.now(),
     node: (usage.user + usage.system) / 1e6,
-    postgres: postgresCpuSeconds(),
+    postgres: postgresCpuSeconds(postgresPort),
     machine: machine / 1000,
+    elu: performance.eventLoopUtilization(),
   };
 }
 
-/** CPU use between two snapshots, in cores (CPU-seconds per second). */
+/** CPU use between two snapshots, in cores (CPU-seconds per second), and the event loop's utilisation. */
 function cores(a: CpuSnapshot, b: CpuSnapshot): string {
   const wall = (b.at - a.at) / 1000;
   const f = (x: number) => (Number.isNaN(x) ? 'n/a' : (x / wall).toFixed(2));
-  return `node ${f(b.node - a.node)}, postgres ${f(b.postgres - a.postgres)}, whole machine ${f(b.machine - a.machine)} of ${os.cpus().length} cores`;
+  const node = b.node - a.node;
+  const pg = b.postgres - a.postgres;
+  const machine = b.machine - a.machine;
+  const elu = performance.eventLoopUtilization(b.elu, a.elu).utilization;
+  return (
+    `node ${f(node)} (event loop busy ${(elu * 100).toFixed(0)}%), postgres ${f(pg)}, ` +
+    `other processes ${f(machine - node - (Number.isNaN(pg) ? 0 : pg))}, whole machine ${f(machine)} of ${os.cpus().length} cores`
+  );
 }
 
 function ms(n: number): number {
