@@ -2,15 +2,17 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { allDatasets } from '../src/datasets/index.ts';
+import { allDatasets, findDataset, marketData } from '../src/datasets/index.ts';
 import { Random } from '../src/feed/random.ts';
 import { ident } from '../src/hot/sql.ts';
 import { createTierflow } from '../src/index.ts';
 import type { Tierflow } from '../src/index.ts';
+import { prepareUpsert } from '../src/hot/hot-only-writer.ts';
 import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
 import type { Labels, Metrics } from '../src/observe/metrics.ts';
 import { METRIC } from '../src/observe/metrics.ts';
+import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
 import type { Stage1 } from '../src/pipeline/stage1.ts';
 import { startStage1 } from '../src/pipeline/stage1.ts';
 import type { Figure } from './report.ts';
@@ -20,12 +22,14 @@ import { percentile } from './stats.ts';
 /**
  * Stage 1's cost, in one run against the same PostgreSQL:
  *  1. reference: market_data upserts through the hot-only writer, batches of 1,000 fresh keys,
- *     one batch after the other;
+ *     one batch after the other, measured before and after part 2 (the reference is the mean);
  *  2. the same rows through the dual-write writer (hot + transactional outbox) with stage 1
  *     running (outbox relay → file log → cold consumer → lake), timed until the writes are done
  *     AND stage 1 has caught up; write-only throughput and per-batch latency beside it;
  *  3. cold lag at a steady 10,000 rows/s (10 batches of 1,000 per second, scheduled by time):
  *     for every batch, the time from its write acknowledgement to the lake commit holding its rows.
+ * A diagnostic beside part 2: the dual-write writer with stage 1 not running (outbox_only), which
+ * splits the outbox's cost inside the hot transaction from the cost of stage 1 running beside it.
  */
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const BATCH = 1_000;
@@ -37,6 +41,9 @@ const LAG_MAX_BATCH_MS = Number(process.env.BENCH_LAG_MAX_BATCH_MS ?? 250);
 const SYMBOLS = 1_000;
 const REF_SCHEMA = 'bench_dual_ref';
 const DUAL_SCHEMA = 'bench_dual';
+/** Diagnostic: the dual-write writer with stage 1 not running. */
+const OUTBOX_SCHEMA = 'bench_dual_outbox';
+const SCHEMAS = [REF_SCHEMA, DUAL_SCHEMA, OUTBOX_SCHEMA];
 
 type BarInput = Record<string, string | number>;
 
@@ -207,12 +214,39 @@ async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<numb
   return latencies;
 }
 
+/** What one batch's DataWrittenEvent costs this process: JSON encoding (writer) and decoding (consumer). */
+function eventCodecCost(batch: BarInput[]): string {
+  const rows = prepareUpsert(marketData as never, batch).rows as Record<string, unknown>[];
+  const event = () =>
+    encodeEvent({
+      dataset: marketData.name,
+      schemaVersion: marketData.version,
+      op: 'upsert',
+      rows,
+      eventTimes: rows.map((r) => r[marketData.eventTime] as string),
+      writtenAt: new Date().toISOString(),
+    });
+  const n = 50;
+  let payload = event();
+  let started = performance.now();
+  for (let i = 0; i < n; i++) payload = event();
+  const encode = (performance.now() - started) / n;
+  started = performance.now();
+  for (let i = 0; i < n; i++) decodeEvent(payload, findDataset);
+  const decode = (performance.now() - started) / n;
+  return (
+    `event of ${batch.length.toLocaleString()} rows: ${(payload.length / 1024).toFixed(0)} KiB of JSON, ` +
+    `encode ${encode.toFixed(1)} ms (writer, inside the hot transaction), decode ${decode.toFixed(1)} ms (cold consumer)`
+  );
+}
+
 export async function run(): Promise<void> {
   const lagBatchCount = Math.round(LAG_SECONDS * LAG_BATCHES_PER_S);
   // Keys: [0, ROWS) for parts 1 and 2 (each in its own schema), then the lag part, then warm-up.
   const main = batches(makeBars(0, ROWS));
   const lagRows = batches(makeBars(ROWS, lagBatchCount * BATCH));
   const warmup = batches(makeBars(ROWS + lagBatchCount * BATCH, WARMUP_BATCHES * BATCH));
+  const expectedHotRows = ROWS + warmup.length * BATCH;
 
   const tmp = await mkdtemp(path.join(path.resolve('.tierflow'), 'bench-dual-'));
   const figures: Record<string, Figure> = {};
@@ -220,9 +254,11 @@ export async function run(): Promise<void> {
   const errors: string[] = [];
   const onError = (e: unknown) => errors.push((e as Error).message);
   const dualMetrics = new MemoryMetrics();
+  const outboxMetrics = new MemoryMetrics();
 
   let ref: Tierflow | undefined;
   let dual: Tierflow | undefined;
+  let outboxOnly: Tierflow | undefined;
   let stage1: Stage1 | undefined;
   let log: Log | undefined;
   const stopStage1 = async () => {
@@ -234,12 +270,17 @@ export async function run(): Promise<void> {
       log = undefined;
     }
   };
+  const checkCount = async (tf: Tierflow, what: string) => {
+    const count = await tf.repositories.marketData.count();
+    if (count !== expectedHotRows)
+      throw new Error(`${what}: expected ${expectedHotRows} rows, found ${count}`);
+  };
 
   try {
     ref = await createTierflow({ mode: 'hot-only', schema: REF_SCHEMA, migrate: false });
+    postgresPort = new URL(ref.databaseUrl).port || '5432';
     const pool = ref.hot.pool;
-    for (const schema of [REF_SCHEMA, DUAL_SCHEMA])
-      await pool.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
+    for (const schema of SCHEMAS) await pool.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
     await ref.hot.migrate(allDatasets);
     dual = await createTierflow({
       databaseUrl: ref.databaseUrl,
@@ -247,22 +288,62 @@ export async function run(): Promise<void> {
       schema: DUAL_SCHEMA,
       metrics: dualMetrics,
     });
+    outboxOnly = await createTierflow({
+      databaseUrl: ref.databaseUrl,
+      mode: 'dual-write',
+      schema: OUTBOX_SCHEMA,
+      metrics: outboxMetrics,
+    });
     console.log(
       `dual benchmark: ${ROWS.toLocaleString()} market_data rows in batches of ${BATCH.toLocaleString()}, ` +
-        `then ${LAG_SECONDS} s at ${(LAG_BATCHES_PER_S * BATCH).toLocaleString()} rows/s (${ref.databaseSource} PostgreSQL, ${os.cpus().length} cores)`,
+        `then ${LAG_SECONDS} s at ${(LAG_BATCHES_PER_S * BATCH).toLocaleString()} rows/s ` +
+        `(${ref.databaseSource} PostgreSQL, ${os.cpus().length} cores)`,
     );
 
-    // 1. Reference: hot-only.
-    await writeSequentially(ref, warmup);
-    let cpu0 = cpuSnapshot();
-    let started = performance.now();
-    const refLatencies = await writeSequentially(ref, main);
-    const refSeconds = (performance.now() - started) / 1000;
-    let cpu1 = cpuSnapshot();
-    notes.push(`hot-only: ${refSeconds.toFixed(1)} s; CPU ${cores(cpu0, cpu1)}`);
-    const refCount = await ref.repositories.marketData.count();
-    if (refCount !== ROWS + warmup.length * BATCH)
-      throw new Error(`hot-only: expected ${ROWS + warmup.length * BATCH} rows, found ${refCount}`);
+    // 1. Reference: hot-only, measured before and after the dual-write parts (the reference is the mean).
+    const refLatencies: number[] = [];
+    const refRates: number[] = [];
+    let outboxRate = Number.NaN;
+    const hotOnly = async (label: string) => {
+      await ref!.hot.pool.query(`TRUNCATE ${ident(REF_SCHEMA)}.${ident(marketData.name)}`);
+      await writeSequentially(ref!, warmup);
+      const cpu0 = cpuSnapshot();
+      const started = performance.now();
+      refLatencies.push(...(await writeSequentially(ref!, main)));
+      const seconds = (performance.now() - started) / 1000;
+      refRates.push(ROWS / seconds);
+      notes.push(
+        `hot-only (${label}): ${Math.round(ROWS / seconds).toLocaleString()} rows/s in ${seconds.toFixed(1)} s; CPU ${cores(cpu0, cpuSnapshot())}`,
+      );
+      await checkCount(ref!, `hot-only (${label})`);
+    };
+    await hotOnly('first');
+
+    // Diagnostic: the dual-write writer without stage 1 (the outbox fills, nobody drains it), to
+    // split the cost of the outbox in the hot transaction from the cost of stage 1 running beside.
+    {
+      await writeSequentially(outboxOnly, warmup);
+      const m0 = outboxMetrics.snapshot();
+      const cpu0 = cpuSnapshot();
+      const started = performance.now();
+      const latencies = await writeSequentially(outboxOnly, main);
+      const seconds = (performance.now() - started) / 1000;
+      const cpu1 = cpuSnapshot();
+      const hot = delta(m0, outboxMetrics.snapshot(), METRIC.hotWriteLatency);
+      outboxRate = ROWS / seconds;
+      const { rows } = await pool.query<{ bytes: string }>(
+        `SELECT pg_total_relation_size('${ident(OUTBOX_SCHEMA)}.tierflow_outbox')::text AS bytes`,
+      );
+      notes.push(
+        `outbox only (dual-write writer, stage 1 not running): ${seconds.toFixed(1)} s, batch p50 ${ms(percentile(latencies, 0.5))} ms, ` +
+          `p99 ${ms(percentile(latencies, 0.99))} ms, hot transactions ${hot.sum.toFixed(1)} s; ` +
+          `outbox table ${(Number(rows[0]!.bytes) / (ROWS / BATCH + warmup.length) / 1024).toFixed(0)} KiB on disk per event; CPU ${cores(cpu0, cpu1)}`,
+      );
+      notes.push(eventCodecCost(main[0]!));
+      await checkCount(outboxOnly, 'outbox only');
+      await outboxOnly.close();
+      outboxOnly = undefined;
+    }
 
     // 2. Dual write with stage 1 running, until stage 1 has caught up.
     log = await createFileLog(path.join(tmp, 'log'), { metrics: dualMetrics });
@@ -279,11 +360,11 @@ export async function run(): Promise<void> {
     await stage1.waitCaughtUp(60_000);
     const committedBefore = stage1.consumer.rowsCommitted;
     const metrics0 = dualMetrics.snapshot();
-    cpu0 = cpuSnapshot();
-    started = performance.now();
+    const cpu0 = cpuSnapshot();
+    const started = performance.now();
     const dualLatencies = await writeSequentially(dual, main);
     const writtenAt = performance.now();
-    cpu1 = cpuSnapshot();
+    const cpu1 = cpuSnapshot();
     const metrics1 = dualMetrics.snapshot();
     const atWritesDone = await stage1.status();
     const committedAtWritesDone = stage1.consumer.rowsCommitted - committedBefore;
@@ -294,26 +375,24 @@ export async function run(): Promise<void> {
     const committed = stage1.consumer.rowsCommitted - committedBefore;
     await stopStage1();
     if (committed < ROWS) throw new Error(`dual write: ${ROWS} rows written, ${committed} in the lake`);
-    const dualCount = await dual.repositories.marketData.count();
-    if (dualCount !== ROWS + warmup.length * BATCH)
-      throw new Error(`dual write: expected ${ROWS + warmup.length * BATCH} rows, found ${dualCount}`);
+    await checkCount(dual, 'dual write');
     const writeSeconds = (writtenAt - started) / 1000;
     const totalSeconds = (caughtUpAt - started) / 1000;
-    const during = (name: string, a = metrics0, b = metrics1) => delta(a, b, name);
-    const lakeWrites = during(METRIC.coldWriteLatency, metrics0, metrics2);
-    const appends = during(METRIC.walAppendLatency, metrics0, metrics2);
-    const publishes = during(METRIC.eventPublishLatency, metrics0, metrics2);
-    const hotWrites = during(METRIC.hotWriteLatency);
+    const lakeWrites = delta(metrics0, metrics2, METRIC.coldWriteLatency);
+    const appends = delta(metrics0, metrics2, METRIC.walAppendLatency);
+    const publishes = delta(metrics0, metrics2, METRIC.eventPublishLatency);
+    const hotWrites = delta(metrics0, metrics1, METRIC.hotWriteLatency);
     notes.push(
       `dual write: writes ${writeSeconds.toFixed(1)} s, then ${(totalSeconds - writeSeconds).toFixed(1)} s until caught up; ` +
         `at the last ack the lake held ${committedAtWritesDone.toLocaleString()} of ${ROWS.toLocaleString()} rows ` +
         `(outbox backlog ${atWritesDone.outboxBacklog} events, log backlog ${atWritesDone.coldBacklog} events)`,
       `dual write CPU while writing: ${cores(cpu0, cpu1)}; while catching up: ${cores(cpu1, cpu2)}`,
-      `dual write, inside the process: hot transactions ${hotWrites.sum.toFixed(1)} s (${hotWrites.count} batches); ` +
-        `relay ${publishes.count} log appends ${publishes.sum.toFixed(1)} s (file log fsync ${appends.sum.toFixed(1)} s over ${appends.count} appends); ` +
-        `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s ` +
-        `(maxBatchRows 10,000, maxBatchMs 1,000; lake writes block the event loop the writer shares)`,
+      `dual write, time inside the process: hot transactions ${hotWrites.sum.toFixed(1)} s (${hotWrites.count} batches); ` +
+        `relay ${publishes.count} log appends ${publishes.sum.toFixed(1)} s (file log append to fsync ${appends.sum.toFixed(1)} s); ` +
+        `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s (maxBatchRows 10,000, maxBatchMs 1,000)`,
     );
+
+    await hotOnly('last');
 
     // 3. Cold lag at a steady 10,000 rows/s.
     const lagMetrics = new MemoryMetrics();
@@ -343,6 +422,7 @@ export async function run(): Promise<void> {
     };
     const poller = setInterval(sawCommits, 5);
     let slips: number[] = [];
+    const lagLatencies: number[] = [];
     const lagCpu0 = cpuSnapshot();
     let lagSeconds: number;
     try {
@@ -352,9 +432,11 @@ export async function run(): Promise<void> {
         const due = t0 + k * interval;
         const wait = due - performance.now();
         if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-        slips.push(performance.now() - due);
+        const sent = performance.now();
+        slips.push(sent - due);
         await dual.repositories.marketData.upsert(lagRows[k]! as never);
         acks[k] = performance.now();
+        lagLatencies.push(acks[k]! - sent);
       }
       lagSeconds = (performance.now() - t0) / 1000;
       await stage1.waitCaughtUp(60_000);
@@ -370,7 +452,7 @@ export async function run(): Promise<void> {
     const lags = acks.map((ack, k) => Math.max(0, commits[k]! - ack) / 1000);
     slips = slips.filter((s) => s > 1);
 
-    figures.hot_only_rows_per_s = { value: ROWS / refSeconds, unit: 'rows/s' };
+    figures.hot_only_rows_per_s = { value: (refRates[0]! + refRates[1]!) / 2, unit: 'rows/s' };
     figures.dual_write_rows_per_s = {
       value: ROWS / totalSeconds,
       unit: 'rows/s',
@@ -381,6 +463,7 @@ export async function run(): Promise<void> {
       unit: 'rows/s',
       reference: 'hot_only_rows_per_s',
     };
+    figures.outbox_only_rows_per_s = { value: outboxRate, unit: 'rows/s', reference: 'hot_only_rows_per_s' };
     figures.hot_only_batch_p50_ms = { value: ms(percentile(refLatencies, 0.5)), unit: 'ms' };
     figures.hot_only_batch_p99_ms = { value: ms(percentile(refLatencies, 0.99)), unit: 'ms' };
     figures.dual_write_batch_p50_ms = {
@@ -400,11 +483,14 @@ export async function run(): Promise<void> {
 
     const ratio = figures.dual_write_rows_per_s.value / figures.hot_only_rows_per_s.value;
     notes.push(
-      `cold lag: ${lagBatchCount} batches of ${BATCH.toLocaleString()} scheduled every ${1000 / LAG_BATCHES_PER_S} ms (one writer, open loop by time; ` +
-        `${slips.length} batches started > 1 ms late${slips.length ? `, at most ${Math.max(...slips).toFixed(0)} ms` : ''}); ` +
-        `lag = ack → lake commit holding the batch's rows; cold consumer maxBatchMs ${LAG_MAX_BATCH_MS} ms ` +
+      `cold lag: ${lagBatchCount} batches of ${BATCH.toLocaleString()} scheduled every ${1000 / LAG_BATCHES_PER_S} ms ` +
+        `(one writer, open loop by time; ${slips.length} batches started > 1 ms late` +
+        `${slips.length ? `, at most ${Math.max(...slips).toFixed(0)} ms` : ''}; batch write p50 ` +
+        `${ms(percentile(lagLatencies, 0.5))} ms, p99 ${ms(percentile(lagLatencies, 0.99))} ms); ` +
+        `lag = write ack → lake commit holding the batch's rows; cold consumer maxBatchMs ${LAG_MAX_BATCH_MS} ms ` +
         `(BENCH_LAG_MAX_BATCH_MS; the throughput part uses 1,000 ms), maxBatchRows 10,000; ` +
-        `${lakeCommits.count} lake commits, mean ${((lakeCommits.sum / Math.max(1, lakeCommits.count)) * 1000).toFixed(0)} ms each; CPU ${cores(lagCpu0, lagCpu1)}`,
+        `${lakeCommits.count} lake commits, mean ${((lakeCommits.sum / Math.max(1, lakeCommits.count)) * 1000).toFixed(0)} ms each; ` +
+        `CPU ${cores(lagCpu0, lagCpu1)}`,
       `done when: dual write ≥ 0.8 × hot-only: ${ratio.toFixed(3)} → ${ratio >= 0.8 ? 'met' : 'NOT met'}; ` +
         `cold lag p99 ≤ 2 s: ${figures.cold_lag_p99_s.value.toFixed(3)} s → ${figures.cold_lag_p99_s.value <= 2 ? 'met' : 'NOT met'}`,
     );
@@ -415,9 +501,10 @@ export async function run(): Promise<void> {
       await stopStage1();
     } finally {
       try {
+        await outboxOnly?.close();
         await dual?.close();
         if (ref)
-          for (const schema of [REF_SCHEMA, DUAL_SCHEMA])
+          for (const schema of SCHEMAS)
             await ref.hot.pool.query(`DROP SCHEMA IF EXISTS ${ident(schema)} CASCADE`);
       } finally {
         await ref?.close();
