@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { allDatasets, findDataset, marketData } from '../src/datasets/index.ts';
-import { Random } from '../src/feed/random.ts';
 import { ident } from '../src/hot/sql.ts';
 import { createTierflow } from '../src/index.ts';
 import type { Tierflow } from '../src/index.ts';
@@ -15,6 +14,8 @@ import { METRIC } from '../src/observe/metrics.ts';
 import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
 import type { Stage1 } from '../src/pipeline/stage1.ts';
 import { startStage1 } from '../src/pipeline/stage1.ts';
+import type { BarInput } from './bars.ts';
+import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
 import { percentile } from './stats.ts';
@@ -45,35 +46,9 @@ const DUAL_SCHEMA = 'bench_dual';
 const OUTBOX_SCHEMA = 'bench_dual_outbox';
 const SCHEMAS = [REF_SCHEMA, DUAL_SCHEMA, OUTBOX_SCHEMA];
 
-type BarInput = Record<string, string | number>;
-
 /** `count` market_data bars with keys `first` … `first + count - 1` (1,000 symbols a minute). */
-function makeBars(first: number, count: number): BarInput[] {
-  const random = new Random(7 + first);
-  const start = Date.UTC(2024, 0, 2, 0, 0);
-  const rows: BarInput[] = new Array(count);
-  for (let n = 0; n < count; n++) {
-    const i = first + n;
-    const open = 50 + random.next() * 400;
-    const close = open * (1 + (random.next() - 0.5) * 0.01);
-    const high = Math.max(open, close) * 1.001;
-    const low = Math.min(open, close) * 0.999;
-    rows[n] = {
-      symbol: `SYM${i % SYMBOLS}`,
-      interval: '1m',
-      bucket_start: new Date(start + Math.floor(i / SYMBOLS) * 60_000).toISOString(),
-      open: open.toFixed(4),
-      high: high.toFixed(4),
-      low: low.toFixed(4),
-      close: close.toFixed(4),
-      volume: 100 + Math.floor(random.next() * 100_000),
-      vwap: ((high + low) / 2).toFixed(4),
-      trade_count: 1 + Math.floor(random.next() * 500),
-      source: 'bench',
-    };
-  }
-  return rows;
-}
+const makeBars = (first: number, count: number): BarInput[] =>
+  syntheticBars({ first, count, symbols: SYMBOLS });
 
 function batches(rows: BarInput[]): BarInput[][] {
   const out: BarInput[][] = [];

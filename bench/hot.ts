@@ -6,7 +6,8 @@ import { createTableSql } from '../src/hot/ddl.ts';
 import { ident } from '../src/hot/sql.ts';
 import type { UpsertStrategy } from '../src/hot/upsert.ts';
 import { createTierflow } from '../src/index.ts';
-import { Random } from '../src/feed/random.ts';
+import type { BarInput } from './bars.ts';
+import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
 
@@ -19,34 +20,7 @@ const ROWS = Number(process.env.BENCH_ROWS ?? 500_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 10_000);
 const SYMBOLS = 1_000;
 
-type BarInput = Record<string, string | number>;
-
-function makeBars(shift: number): BarInput[] {
-  const random = new Random(7);
-  const start = Date.UTC(2024, 0, 2, 14, 30);
-  const rows: BarInput[] = new Array(ROWS);
-  for (let i = 0; i < ROWS; i++) {
-    const base = 50 + random.next() * 400 + shift;
-    const open = base;
-    const close = base * (1 + (random.next() - 0.5) * 0.01);
-    const high = Math.max(open, close) * 1.001;
-    const low = Math.min(open, close) * 0.999;
-    rows[i] = {
-      symbol: `SYM${i % SYMBOLS}`,
-      interval: '1m',
-      bucket_start: new Date(start + Math.floor(i / SYMBOLS) * 60_000).toISOString(),
-      open: open.toFixed(4),
-      high: high.toFixed(4),
-      low: low.toFixed(4),
-      close: close.toFixed(4),
-      volume: 100 + Math.floor(random.next() * 100_000),
-      vwap: ((high + low) / 2).toFixed(4),
-      trade_count: 1 + Math.floor(random.next() * 500),
-      source: 'bench',
-    };
-  }
-  return rows;
-}
+const makeBars = (shift: number): BarInput[] => syntheticBars({ count: ROWS, symbols: SYMBOLS, shift });
 
 const COLUMNS = marketData.columns.map((c) => c.name);
 

@@ -3,10 +3,10 @@ import path from 'node:path';
 import type { Change } from '../src/core/index.ts';
 import { validatorFor } from '../src/core/index.ts';
 import { marketData } from '../src/datasets/index.ts';
-import { Random } from '../src/feed/random.ts';
 import { lakeTable } from '../src/lake/arrow-table.ts';
 import { LakeWriter } from '../src/lake/lake-writer.ts';
 import { toParquet } from '../src/lake/parquet.ts';
+import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
 
@@ -20,25 +20,7 @@ const BATCH = Number(process.env.BENCH_BATCH ?? 100_000);
 const SYMBOLS = 500;
 
 function changes(): Change[] {
-  const random = new Random(11);
-  const start = Date.UTC(2024, 0, 2, 14, 30);
-  const input = Array.from({ length: ROWS }, (_, i) => {
-    const open = 50 + random.next() * 400;
-    const close = open * (1 + (random.next() - 0.5) * 0.01);
-    return {
-      symbol: `SYM${i % SYMBOLS}`,
-      interval: '1m',
-      bucket_start: new Date(start + Math.floor(i / SYMBOLS) * 60_000).toISOString(),
-      open: open.toFixed(4),
-      high: (Math.max(open, close) * 1.001).toFixed(4),
-      low: (Math.min(open, close) * 0.999).toFixed(4),
-      close: close.toFixed(4),
-      volume: 100 + Math.floor(random.next() * 100_000),
-      vwap: open.toFixed(4),
-      trade_count: 1 + Math.floor(random.next() * 500),
-      source: 'bench',
-    };
-  });
+  const input = syntheticBars({ count: ROWS, symbols: SYMBOLS, seed: 11 });
   const rows = validatorFor(marketData)(input) as Record<string, unknown>[];
   return rows.map((row, i) => ({
     dataset: marketData.name,
