@@ -47,20 +47,22 @@ export class DualStorageWriter extends HotOnlyWriter {
     op: 'upsert' | 'delete',
   ): AlsoInTransaction {
     const schema = this.hot.schema;
-    return async (client) => {
-      const rows = batch.rows as Record<string, unknown>[];
-      const writtenAt = new Date().toISOString();
-      // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
-      const now = `${writtenAt.slice(0, 23)}000Z`;
-      const payload = encodeEvent({
+    const rows = batch.rows as Record<string, unknown>[];
+    const writtenAt = new Date().toISOString();
+    // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
+    const now = `${writtenAt.slice(0, 23)}000Z`;
+    // Encoded before the transaction begins, so the rows' locks are not held while it runs.
+    const payload = encodeEvent(
+      {
         dataset: dataset.name,
         schemaVersion: dataset.version,
         op,
         rows,
         eventTimes: rows.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
         writtenAt,
-      });
-      await insertOutbox(client, schema, dataset.name, payload);
-    };
+      },
+      dataset.eventTime,
+    );
+    return (client) => insertOutbox(client, schema, dataset.name, payload);
   }
 }

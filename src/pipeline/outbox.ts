@@ -22,6 +22,8 @@ export function outboxDdl(schema: string): string[] {
       payload bytea NOT NULL,
       created_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )`,
+    // Events live for milliseconds: compressing them costs more than the bytes it saves.
+    `ALTER TABLE ${qualified(schema, OUTBOX_TABLE)} ALTER COLUMN payload SET STORAGE EXTERNAL`,
   ];
 }
 
