@@ -1,12 +1,17 @@
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { allDatasets, findDataset, marketData } from '../src/datasets/index.ts';
 import { ident } from '../src/hot/sql.ts';
 import { createTierflow } from '../src/index.ts';
 import type { Tierflow } from '../src/index.ts';
 import { prepareUpsert } from '../src/hot/hot-only-writer.ts';
+import { openLakeQuery } from '../src/lake/duckdb-lake.ts';
 import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
 import type { Labels, Metrics } from '../src/observe/metrics.ts';
@@ -27,6 +32,9 @@ import { percentile } from './stats.ts';
  *  2. the same rows through the dual-write writer (hot + transactional outbox) with stage 1
  *     running (outbox relay → file log → cold consumer → lake), timed until the writes are done
  *     AND stage 1 has caught up; write-only throughput and per-batch latency beside it;
+ *  2b. the same rows (fresh schema, fresh lake) through the dual-write writer with stage 1 in its
+ *     own process, the layout docs/stage-1.md recommends: `tierflow serve --mode dual-write` runs
+ *     the relay and the cold consumer, and its /health tells when it has caught up;
  *  3. cold lag at a steady 10,000 rows/s (10 batches of 1,000 per second, scheduled by time):
  *     for every batch, the time from its write acknowledgement to the lake commit holding its rows.
  * A diagnostic beside part 2: the dual-write writer with stage 1 not running (outbox_only), which
@@ -44,7 +52,14 @@ const REF_SCHEMA = 'bench_dual_ref';
 const DUAL_SCHEMA = 'bench_dual';
 /** Diagnostic: the dual-write writer with stage 1 not running. */
 const OUTBOX_SCHEMA = 'bench_dual_outbox';
-const SCHEMAS = [REF_SCHEMA, DUAL_SCHEMA, OUTBOX_SCHEMA];
+/** Part 2b: the writer here, stage 1 in a `tierflow serve` child process. */
+const SEP_SCHEMA = 'bench_dual_sep';
+const SCHEMAS = [REF_SCHEMA, DUAL_SCHEMA, OUTBOX_SCHEMA, SEP_SCHEMA];
+const TIERFLOW_BIN = fileURLToPath(new URL('../bin/tierflow.js', import.meta.url));
+const SERVE_START_TIMEOUT_MS = 60_000;
+const SERVE_STOP_TIMEOUT_MS = 60_000;
+const CATCH_UP_TIMEOUT_MS = 120_000;
+const HEALTH_POLL_MS = 50;
 
 /** `count` market_data bars with keys `first` … `first + count - 1` (1,000 symbols a minute). */
 const makeBars = (first: number, count: number): BarInput[] =>
@@ -215,6 +230,95 @@ function eventCodecCost(batch: BarInput[]): string {
   );
 }
 
+/** CPU-seconds one process has used so far, NaN when it cannot be read (not Linux, or it ended). */
+function processCpuSeconds(pid: number | undefined): number {
+  if (process.platform !== 'linux' || pid === undefined) return Number.NaN;
+  const stat = procStat(String(pid));
+  return stat ? stat.ticks / USER_HZ : Number.NaN;
+}
+
+/** A `tierflow serve` child process. */
+interface ServeProcess {
+  readonly child: ChildProcess;
+  /** The HTTP port, from the first line it prints; rejects if it exits or prints something else first. */
+  readonly port: Promise<number>;
+  /** Resolves once the process has exited. */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** What it printed so far, stdout and stderr interleaved by line. */
+  output(): string[];
+  /** Its stderr lines (stage 1 reports its errors there). */
+  errors(): string[];
+  running(): boolean;
+}
+
+function spawnServe(args: string[]): ServeProcess {
+  const child = spawn(process.execPath, [TIERFLOW_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output: string[] = [];
+  const errors: string[] = [];
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const port = new Promise<number>((resolve, reject) => {
+    let first = true;
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      output.push(line);
+      if (!first) return;
+      first = false;
+      const match = /^tierflow serve: dual-write mode, http:\/\/[^/\s]+:(\d+)\/metrics/.exec(line);
+      if (match) resolve(Number(match[1]));
+      else reject(new Error(`tierflow serve: unexpected first line: ${line}`));
+    });
+    child.once('error', reject);
+    void exited.then(({ code, signal }) =>
+      reject(
+        new Error(
+          `tierflow serve exited (code ${code}, signal ${signal}) before it was ready:\n${output.join('\n')}`,
+        ),
+      ),
+    );
+  });
+  createInterface({ input: child.stderr! }).on('line', (line) => {
+    output.push(line);
+    errors.push(line);
+  });
+  return {
+    child,
+    port,
+    exited,
+    output: () => output,
+    errors: () => errors,
+    running: () => child.exitCode === null && child.signalCode === null,
+  };
+}
+
+/** Rejects after `ms` with `message`, unless `promise` settles first. */
+async function within<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface ServeHealth {
+  caughtUp?: boolean;
+  outboxBacklog?: number;
+  coldBacklog?: number;
+}
+
+async function serveHealth(serve: ServeProcess, port: number): Promise<ServeHealth> {
+  if (!serve.running()) throw new Error(`tierflow serve exited early:\n${serve.output().join('\n')}`);
+  // 503 (a breaker open) still carries the JSON status.
+  const response = await fetch(`http://127.0.0.1:${port}/health`);
+  return (await response.json()) as ServeHealth;
+}
+
 export async function run(): Promise<void> {
   const lagBatchCount = Math.round(LAG_SECONDS * LAG_BATCHES_PER_S);
   // Keys: [0, ROWS) for parts 1 and 2 (each in its own schema), then the lag part, then warm-up.
@@ -234,6 +338,8 @@ export async function run(): Promise<void> {
   let ref: Tierflow | undefined;
   let dual: Tierflow | undefined;
   let outboxOnly: Tierflow | undefined;
+  let sep: Tierflow | undefined;
+  let serve: ServeProcess | undefined;
   let stage1: Stage1 | undefined;
   let log: Log | undefined;
   const stopStage1 = async () => {
@@ -367,6 +473,107 @@ export async function run(): Promise<void> {
         `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s (maxBatchRows 10,000, maxBatchMs 1,000)`,
     );
 
+    // 2b. Dual write with stage 1 in its own process (`tierflow serve --mode dual-write`), until
+    // its /health says caught up. A fresh schema and lake, and no warm-up: the lake must hold
+    // exactly these ROWS rows afterwards.
+    const sepMetrics = new MemoryMetrics();
+    sep = await createTierflow({
+      databaseUrl: ref.databaseUrl,
+      mode: 'dual-write',
+      schema: SEP_SCHEMA,
+      metrics: sepMetrics,
+    });
+    const sepLake = path.join(tmp, 'sep-lake');
+    const spawnedAt = performance.now();
+    serve = spawnServe([
+      '--database-url',
+      sep.databaseUrl,
+      '--schema',
+      SEP_SCHEMA,
+      'serve',
+      '--mode',
+      'dual-write',
+      '--port',
+      '0',
+      '--log',
+      `file:${path.join(tmp, 'sep-log')}`,
+      '--lake',
+      sepLake,
+    ]);
+    const port = await within(
+      serve.port,
+      SERVE_START_TIMEOUT_MS,
+      `tierflow serve did not start within ${SERVE_START_TIMEOUT_MS} ms`,
+    );
+    const serveStartSeconds = (performance.now() - spawnedAt) / 1000;
+    const sepCpu0 = cpuSnapshot();
+    const serveCpu0 = processCpuSeconds(serve.child.pid);
+    const sepStarted = performance.now();
+    const sepLatencies = await writeSequentially(sep, main);
+    const sepWrittenAt = performance.now();
+    const sepCpu1 = cpuSnapshot();
+    const serveCpu1 = processCpuSeconds(serve.child.pid);
+    const sepHot = delta(new Map(), sepMetrics.snapshot(), METRIC.hotWriteLatency);
+    const sepAtWritesDone = await serveHealth(serve, port);
+    let sepHealth = sepAtWritesDone;
+    const catchUpDeadline = sepWrittenAt + CATCH_UP_TIMEOUT_MS;
+    while (sepHealth.caughtUp !== true) {
+      if (performance.now() > catchUpDeadline)
+        throw new Error(
+          `dual write (stage 1 in its own process): not caught up within ${CATCH_UP_TIMEOUT_MS} ms: ${JSON.stringify(sepHealth)}`,
+        );
+      await new Promise((resolve) => setTimeout(resolve, HEALTH_POLL_MS));
+      sepHealth = await serveHealth(serve, port);
+    }
+    const sepCaughtUpAt = performance.now();
+    const sepCpu2 = cpuSnapshot();
+    const serveCpu2 = processCpuSeconds(serve.child.pid);
+    // SIGINT: the child stops its HTTP server, relay and consumer gracefully, then exits.
+    serve.child.kill('SIGINT');
+    const serveExit = await within(
+      serve.exited,
+      SERVE_STOP_TIMEOUT_MS,
+      `tierflow serve did not stop within ${SERVE_STOP_TIMEOUT_MS} ms of SIGINT`,
+    );
+    if (serveExit.code !== 0 || !serve.output().includes('tierflow serve: stopped'))
+      throw new Error(
+        `tierflow serve did not stop cleanly (code ${serveExit.code}, signal ${serveExit.signal}):\n${serve.output().join('\n')}`,
+      );
+    const sepErrors = serve.errors();
+    serve = undefined;
+    {
+      await using lake = await openLakeQuery(sepLake, allDatasets);
+      const inLake = Number((await lake.query('SELECT count(*) AS n FROM market_data'))[0]!.n);
+      if (inLake !== ROWS)
+        throw new Error(
+          `dual write (stage 1 in its own process): ${ROWS} rows written, ${inLake} in the lake`,
+        );
+    }
+    const sepHotRows = await sep.repositories.marketData.count();
+    if (sepHotRows !== ROWS)
+      throw new Error(
+        `dual write (stage 1 in its own process): expected ${ROWS} hot rows, found ${sepHotRows}`,
+      );
+    await sep.close();
+    sep = undefined;
+    const sepWriteSeconds = (sepWrittenAt - sepStarted) / 1000;
+    const sepTotalSeconds = (sepCaughtUpAt - sepStarted) / 1000;
+    const serveCores = (from: number, to: number, a: CpuSnapshot, b: CpuSnapshot) =>
+      Number.isNaN(to - from) ? 'n/a' : ((to - from) / ((b.at - a.at) / 1000)).toFixed(2);
+    notes.push(
+      `dual write, stage 1 in its own process (tierflow serve --mode dual-write, ready ${serveStartSeconds.toFixed(1)} s after spawn; ` +
+        `no warm-up): writer only ${Math.round(ROWS / sepWriteSeconds).toLocaleString()} rows/s (writes ${sepWriteSeconds.toFixed(1)} s, ` +
+        `batch p50 ${ms(percentile(sepLatencies, 0.5))} ms, hot transactions ${sepHot.sum.toFixed(1)} s), ` +
+        `then ${(sepTotalSeconds - sepWriteSeconds).toFixed(1)} s until caught up ` +
+        `(at the last ack: outbox backlog ${sepAtWritesDone.outboxBacklog} events, log backlog ${sepAtWritesDone.coldBacklog} events; ` +
+        `/health polled every ${HEALTH_POLL_MS} ms); lake verified: ${ROWS.toLocaleString()} rows`,
+      `dual write, stage 1 in its own process, CPU while writing: ${cores(sepCpu0, sepCpu1)} ` +
+        `(of which tierflow serve ${serveCores(serveCpu0, serveCpu1, sepCpu0, sepCpu1)}); ` +
+        `while catching up: ${cores(sepCpu1, sepCpu2)} (tierflow serve ${serveCores(serveCpu1, serveCpu2, sepCpu1, sepCpu2)})`,
+    );
+    if (sepErrors.length)
+      notes.push(`tierflow serve reported ${sepErrors.length} errors on stderr; first: ${sepErrors[0]}`);
+
     await hotOnly('last');
 
     // 3. Cold lag at a steady 10,000 rows/s.
@@ -439,6 +646,11 @@ export async function run(): Promise<void> {
       reference: 'hot_only_rows_per_s',
     };
     figures.outbox_only_rows_per_s = { value: outboxRate, unit: 'rows/s', reference: 'hot_only_rows_per_s' };
+    figures.dual_write_separate_rows_per_s = {
+      value: ROWS / sepTotalSeconds,
+      unit: 'rows/s',
+      reference: 'hot_only_rows_per_s',
+    };
     figures.hot_only_batch_p50_ms = { value: ms(percentile(refLatencies, 0.5)), unit: 'ms' };
     figures.hot_only_batch_p99_ms = { value: ms(percentile(refLatencies, 0.99)), unit: 'ms' };
     figures.dual_write_batch_p50_ms = {
@@ -451,12 +663,18 @@ export async function run(): Promise<void> {
       unit: 'ms',
       reference: 'hot_only_batch_p99_ms',
     };
+    figures.dual_write_separate_batch_p99_ms = {
+      value: ms(percentile(sepLatencies, 0.99)),
+      unit: 'ms',
+      reference: 'hot_only_batch_p99_ms',
+    };
     figures.cold_lag_rows_per_s = { value: (lagBatchCount * BATCH) / lagSeconds, unit: 'rows/s' };
     figures.cold_lag_p50_s = { value: percentile(lags, 0.5), unit: 's' };
     figures.cold_lag_p99_s = { value: percentile(lags, 0.99), unit: 's' };
     figures.cold_lag_max_s = { value: Math.max(...lags), unit: 's' };
 
     const ratio = figures.dual_write_rows_per_s.value / figures.hot_only_rows_per_s.value;
+    const sepRatio = figures.dual_write_separate_rows_per_s.value / figures.hot_only_rows_per_s.value;
     notes.push(
       `cold lag: ${lagBatchCount} batches of ${BATCH.toLocaleString()} scheduled every ${1000 / LAG_BATCHES_PER_S} ms ` +
         `(one writer, open loop by time; ${slips.length} batches started > 1 ms late` +
@@ -466,7 +684,8 @@ export async function run(): Promise<void> {
         `(BENCH_LAG_MAX_BATCH_MS; the throughput part uses 1,000 ms), maxBatchRows 10,000; ` +
         `${lakeCommits.count} lake commits, mean ${((lakeCommits.sum / Math.max(1, lakeCommits.count)) * 1000).toFixed(0)} ms each; ` +
         `CPU ${cores(lagCpu0, lagCpu1)}`,
-      `done when: dual write ≥ 0.8 × hot-only: ${ratio.toFixed(3)} → ${ratio >= 0.8 ? 'met' : 'NOT met'}; ` +
+      `done when: dual write ≥ 0.8 × hot-only: ${ratio.toFixed(3)} → ${ratio >= 0.8 ? 'met' : 'NOT met'} ` +
+        `(stage 1 in its own process: ${sepRatio.toFixed(3)} → ${sepRatio >= 0.8 ? 'met' : 'NOT met'}); ` +
         `cold lag p99 ≤ 2 s: ${figures.cold_lag_p99_s.value.toFixed(3)} s → ${figures.cold_lag_p99_s.value <= 2 ? 'met' : 'NOT met'}`,
     );
     if (errors.length) notes.push(`stage 1 reported ${errors.length} errors (retried); first: ${errors[0]}`);
@@ -476,6 +695,11 @@ export async function run(): Promise<void> {
       await stopStage1();
     } finally {
       try {
+        if (serve?.running()) {
+          serve.child.kill('SIGKILL');
+          await within(serve.exited, 10_000, 'tierflow serve did not exit after SIGKILL').catch(() => {});
+        }
+        await sep?.close();
         await outboxOnly?.close();
         await dual?.close();
         if (ref)
