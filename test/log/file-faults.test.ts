@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { runThenKill } from '../support/kill-child.ts';
 import { appendFile, mkdtemp, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
@@ -52,42 +53,21 @@ describe('file log under SIGKILL', () => {
     const dir = await freshDir();
     const acknowledged = new Map<bigint, { round: number; appender: number; counter: number }>();
     for (let round = 0; round < 20; round++) {
-      const child = spawn(
-        process.execPath,
-        ['--import', 'tsx', 'test/log/fixtures/append-child.ts', dir, String(round)],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      let buffered = '';
-      let ready!: () => void;
-      const started = new Promise<void>((resolve) => (ready = resolve));
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop()!;
-        for (const line of lines) {
-          if (line === 'ready') {
-            ready();
-            continue;
-          }
+      // Killed at a pseudo-random moment 20–300 ms into the appends (seeded by the round).
+      const { stderr } = await runThenKill(
+        'test/log/fixtures/append-child.ts',
+        [dir, String(round)],
+        20 + ((round * 7919) % 280),
+        (line) => {
           const [position, r, appender, counter] = line.split(' ');
           acknowledged.set(BigInt(position!), {
             round: Number(r),
             appender: Number(appender),
             counter: Number(counter),
           });
-        }
-      });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      await Promise.race([started, exited]);
+        },
+      );
       expect(stderr).toBe('');
-      // Kill at a pseudo-random moment 20–300 ms into the appends (seeded by the round).
-      await new Promise((resolve) => setTimeout(resolve, 20 + ((round * 7919) % 280)));
-      child.kill('SIGKILL');
-      await exited;
     }
     expect(acknowledged.size).toBeGreaterThan(100);
     const log = await createFileLog(dir);

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,6 +9,7 @@ import { createFileLog } from '../../src/log/file/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { useTierflow } from '../support/hot.ts';
+import { runThenKill } from '../support/kill-child.ts';
 
 describe('stage 1 under SIGKILL', () => {
   const ctx = useTierflow({ mode: 'dual-write' });
@@ -23,43 +23,18 @@ describe('stage 1 under SIGKILL', () => {
     dirs.push(dir);
     const acknowledged = new Map<number, number>(); // round → batches acknowledged
     for (let round = 0; round < 10; round++) {
-      const child = spawn(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          'test/pipeline/fixtures/stage1-child.ts',
-          ctx.url,
-          ctx.schema,
-          dir,
-          String(round),
-        ],
-        {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let stderr = '';
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      let buffered = '';
-      let ready!: () => void;
-      const started = new Promise<void>((resolve) => (ready = resolve));
-      child.stdout.on('data', (chunk: Buffer) => {
-        buffered += chunk.toString();
-        const lines = buffered.split('\n');
-        buffered = lines.pop()!;
-        for (const line of lines) {
-          if (line === 'ready') ready();
+      // Killed at a pseudo-random moment 50–650 ms into the writes (seeded by the round).
+      const args = [ctx.url, ctx.schema, dir, String(round)];
+      const { stderr } = await runThenKill(
+        'test/pipeline/fixtures/stage1-child.ts',
+        args,
+        50 + ((round * 7919) % 600),
+        (line) => {
           const m = /^ack (\d+) (\d+)$/.exec(line);
           if (m) acknowledged.set(Number(m[1]), Number(m[2]) + 1);
-        }
-      });
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      await Promise.race([started, exited]);
+        },
+      );
       expect(stderr).toBe('');
-      // A pseudo-random moment 50–650 ms into the writes, seeded by the round.
-      await new Promise((resolve) => setTimeout(resolve, 50 + ((round * 7919) % 600)));
-      child.kill('SIGKILL');
-      await exited;
     }
     expect([...acknowledged.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
 
