@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -24,6 +24,7 @@ import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
 import { percentile } from './stats.ts';
+import { benchWorkDir } from './work-dir.ts';
 
 /**
  * Stage 1's cost, in one run against the same PostgreSQL:
@@ -208,14 +209,17 @@ async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<numb
 function eventCodecCost(batch: BarInput[]): string {
   const rows = prepareUpsert(marketData as never, batch).rows as Record<string, unknown>[];
   const event = () =>
-    encodeEvent({
-      dataset: marketData.name,
-      schemaVersion: marketData.version,
-      op: 'upsert',
-      rows,
-      eventTimes: rows.map((r) => r[marketData.eventTime] as string),
-      writtenAt: new Date().toISOString(),
-    });
+    encodeEvent(
+      {
+        dataset: marketData.name,
+        schemaVersion: marketData.version,
+        op: 'upsert',
+        rows,
+        eventTimes: rows.map((r) => r[marketData.eventTime] as string),
+        writtenAt: new Date().toISOString(),
+      },
+      marketData.eventTime,
+    );
   const n = 50;
   let payload = event();
   let started = performance.now();
@@ -327,7 +331,7 @@ export async function run(): Promise<void> {
   const warmup = batches(makeBars(ROWS + lagBatchCount * BATCH, WARMUP_BATCHES * BATCH));
   const expectedHotRows = ROWS + warmup.length * BATCH;
 
-  const tmp = await mkdtemp(path.join(path.resolve('.tierflow'), 'bench-dual-'));
+  const tmp = await benchWorkDir('dual');
   const figures: Record<string, Figure> = {};
   const notes: string[] = [];
   const errors: string[] = [];

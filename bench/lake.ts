@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Change } from '../src/core/index.ts';
 import { validatorFor } from '../src/core/index.ts';
@@ -9,6 +9,7 @@ import { toParquet } from '../src/lake/parquet.ts';
 import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
+import { benchWorkDir } from './work-dir.ts';
 
 /**
  * Lake ingest: 1,000,000 market_data changes through the LakeWriter (Arrow building, day
@@ -36,7 +37,7 @@ function changes(): Change[] {
 
 export async function run(): Promise<void> {
   const all = changes();
-  const dir = await mkdtemp(path.join(path.resolve('.tierflow'), 'bench-lake-'));
+  const dir = await benchWorkDir('lake');
   const figures: Record<string, Figure> = {};
   try {
     console.log(

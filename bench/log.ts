@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../src/log/log.ts';
 import { createFileLog } from '../src/log/file/index.ts';
@@ -6,6 +6,7 @@ import type { Figure } from './report.ts';
 import { report } from './report.ts';
 import { percentile } from './stats.ts';
 import { logBackends } from './log-backends.ts';
+import { benchWorkDir } from './work-dir.ts';
 
 /**
  * Durable appends of 200-byte entries: throughput with 64 concurrent appenders (one entry per
@@ -75,7 +76,7 @@ async function latencyAtRate(log: Log, topic: string): Promise<{ p50: number; p9
 }
 
 export async function run(): Promise<void> {
-  const dir = await mkdtemp(path.join(path.resolve('.tierflow'), 'bench-log-'));
+  const dir = await benchWorkDir('log');
   const figures: Record<string, Figure> = {};
   const notes: string[] = [];
   try {

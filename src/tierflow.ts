@@ -11,7 +11,7 @@ import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
 import type { BreakerOptions } from './pipeline/breaker.ts';
 import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
-import { ensureOutbox } from './pipeline/outbox.ts';
+import { ensureStage1Schema } from './pipeline/stage1-schema.ts';
 import { noopMetrics } from './observe/metrics.ts';
 
 export interface TierflowConfig {
@@ -75,7 +75,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   const hot = new HotStore(pool, { schema: resolved.schema, strategy: config.upsertStrategy, metrics });
   try {
     if (config.migrate !== false) await hot.migrate(allDatasets);
-    if (resolved.mode === 'dual-write') await ensureOutbox(pool, resolved.schema);
+    if (resolved.mode === 'dual-write') await ensureStage1Schema(pool, resolved.schema);
   } catch (error) {
     await pool.end();
     await database.release();

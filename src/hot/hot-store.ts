@@ -33,10 +33,30 @@ export interface RangeQuery {
 type AnyDataset = Dataset<unknown, unknown>;
 
 /**
- * Work a writer adds to the hot transaction, after the rows are applied: stage 1 inserts its
- * outbox event here, so the event commits if and only if the rows do.
+ * Work a writer adds to the hot transaction: stage 1 publishes its event here, so the event
+ * commits if and only if the rows do.
  */
-export type AlsoInTransaction = (client: pg.PoolClient) => Promise<void>;
+export interface AlsoInTransaction {
+  /**
+   * CPU work to overlap with PostgreSQL applying the rows: called once, on a later turn of the
+   * event loop, after the rows were sent (it may not be called at all; `run` must not rely on it).
+   */
+  whileApplying?: () => void;
+  /** Runs after the rows are applied, before COMMIT. */
+  run: (client: pg.PoolClient) => Promise<void>;
+}
+
+/** The `whileApplying` of `also`, at most once, on the turn after the caller sent its rows. */
+function sentHook(also: AlsoInTransaction | undefined): (() => void) | undefined {
+  const work = also?.whileApplying;
+  if (!work) return undefined;
+  let called = false;
+  return () => {
+    if (called) return;
+    called = true;
+    setImmediate(work);
+  };
+}
 
 /**
  * The PostgreSQL hot tier: batch upserts and deletes (each one transaction), and the reads
@@ -64,8 +84,8 @@ export class HotStore {
   async upsert(dataset: AnyDataset, batch: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     return this.timed(dataset, () =>
       inTransaction(this.pool, async (client) => {
-        const applied = await applyUpsert(client, this.schema, dataset, batch, this.strategy);
-        await also?.(client);
+        const applied = await applyUpsert(client, this.schema, dataset, batch, this.strategy, sentHook(also));
+        await also?.run(client);
         return applied;
       }),
     );
@@ -91,8 +111,10 @@ export class HotStore {
     params.push(arrayLiteral({ name: SEQ_COLUMN, kind: 'int64', nullable: true }, keys.sequences));
     return this.timed(dataset, () =>
       inTransaction(this.pool, async (client) => {
-        const deleted = (await client.query(sql, params)).rowCount ?? 0;
-        await also?.(client);
+        const deleting = client.query(sql, params);
+        sentHook(also)?.();
+        const deleted = (await deleting).rowCount ?? 0;
+        await also?.run(client);
         return deleted;
       }),
     );

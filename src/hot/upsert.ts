@@ -166,11 +166,13 @@ export async function applyUpsert(
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
   strategy: UpsertStrategy,
+  /** Told when the rows have been sent, so the caller can work while PostgreSQL applies them. */
+  sent?: () => void,
 ): Promise<number> {
   if (batch.rows.length === 0) return 0;
   return strategy === 'copy'
-    ? upsertByCopy(client, schema, dataset, batch)
-    : upsertByUnnest(client, schema, dataset, batch);
+    ? upsertByCopy(client, schema, dataset, batch, sent)
+    : upsertByUnnest(client, schema, dataset, batch, sent);
 }
 
 async function upsertByUnnest(
@@ -178,6 +180,7 @@ async function upsertByUnnest(
   schema: string,
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
+  sent?: () => void,
 ): Promise<number> {
   const statement = statements(dataset, schema);
   const plain = `${statement.insert} SELECT ${statement.columns.map((c) => `s.${c}`).join(', ')} FROM ${statement.unnestSource}`;
@@ -196,11 +199,11 @@ async function upsertByUnnest(
         batch.sequences.slice(start, start + UNNEST_CHUNK),
       ),
     );
-    const inserted = await plainWrite(
-      client,
-      statement,
-      async () => (await client.query(plain, params)).rowCount ?? 0,
-    );
+    const inserted = await plainWrite(client, statement, async () => {
+      const inserting = client.query(plain, params);
+      sent?.();
+      return (await inserting).rowCount ?? 0;
+    });
     applied += inserted ?? (await upsertFrom(client, statement, statement.unnestSource, params));
   }
   return applied;
@@ -209,8 +212,16 @@ async function upsertByUnnest(
 /** Rows per text chunk pushed into the COPY stream. */
 const COPY_CHUNK_ROWS = 2_000;
 
-/** COPY text of a batch, in chunks, optionally with each row's ordinal as a last column. */
-function* copyText(dataset: Dataset<unknown>, batch: PreparedBatch, withOrdinal: boolean): Generator<string> {
+/**
+ * COPY text of a batch, in chunks, optionally with each row's ordinal as a last column; `sent` is
+ * called once the last chunk has been taken.
+ */
+function* copyText(
+  dataset: Dataset<unknown>,
+  batch: PreparedBatch,
+  withOrdinal: boolean,
+  sent?: () => void,
+): Generator<string> {
   const encoders = dataset.columns.map((col) => ({ name: col.name, encode: copyEncoder(col) }));
   const { rows, sequences } = batch;
   for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
@@ -226,6 +237,7 @@ function* copyText(dataset: Dataset<unknown>, batch: PreparedBatch, withOrdinal:
     }
     yield text;
   }
+  sent?.();
 }
 
 async function copyInto(
@@ -244,18 +256,24 @@ async function upsertByCopy(
   schema: string,
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
+  sent?: () => void,
 ): Promise<number> {
   const statement = statements(dataset, schema);
   const { columns, target } = statement;
   const copied = await plainWrite(client, statement, () =>
-    copyInto(client, target, columns.join(', '), copyText(dataset, batch, false)),
+    copyInto(client, target, columns.join(', '), copyText(dataset, batch, false, sent)),
   );
   if (copied !== undefined) return copied;
   const stage = ident(`tf_stage_${dataset.name}`);
   await client.query(
     `CREATE TEMP TABLE ${stage} (LIKE ${target} INCLUDING DEFAULTS, ${ident(ORDINAL)} integer) ON COMMIT DROP`,
   );
-  await copyInto(client, stage, [...columns, ident(ORDINAL)].join(', '), copyText(dataset, batch, true));
+  await copyInto(
+    client,
+    stage,
+    [...columns, ident(ORDINAL)].join(', '),
+    copyText(dataset, batch, true, sent),
+  );
   const applied = await upsertFrom(client, statement, `${stage} AS s`);
   await client.query(`DROP TABLE ${stage}`);
   return applied;

@@ -25,6 +25,8 @@ export const METRIC = {
   coldWriteLatency: 'cold_write_latency_seconds',
   eventPublishLatency: 'event_publish_latency_seconds',
   eventsPublished: 'events_published_total',
+  /** Events whose hot transaction rolled back after their append; labels reason. */
+  eventsDiscarded: 'cold_events_discarded_total',
   coldLag: 'cold_storage_lag_seconds',
   breakerState: 'circuit_breaker_state',
   breakerTransitions: 'circuit_breaker_transitions_total',

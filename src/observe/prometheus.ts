@@ -4,8 +4,11 @@ import type { Labels, Metrics } from './metrics.ts';
 const HELP: Record<string, string> = {
   hot_write_latency_seconds: 'Time of one hot-tier write transaction',
   cold_write_latency_seconds: 'Time of one lake commit',
-  event_publish_latency_seconds: 'Time for the outbox relay to append a batch of events to the log',
-  events_published_total: 'Data-written events moved from the outbox to the log, by result',
+  event_publish_latency_seconds: 'Time to append data-written events to the log (writer or outbox relay)',
+  events_published_total:
+    'Data-written events by result: ok (durable in the log), outbox (queued for the relay), error (append failed)',
+  cold_events_discarded_total:
+    'Events the cold consumer did not write because their hot transaction rolled back',
   cold_storage_lag_seconds: 'Age of the oldest row in the last batch committed to the lake',
   cold_storage_backlog_entries: 'Rows the cold consumer holds but has not committed to the lake',
   circuit_breaker_state: 'Circuit breaker state: 0 closed, 1 open, 2 half-open',

@@ -1,13 +1,20 @@
-import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
-import type { LakeCommit } from '../lake/lake-writer.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { Breaker } from './breaker.ts';
-import { decodeEvent } from './data-written-event.ts';
+import type { CommitStatus } from './commit-receipts.ts';
+import { readEventHeaders } from './event-headers.ts';
+import type { EventSink, EventToWrite } from './event-sink.ts';
+
+/** How the consumer learns whether the hot transaction behind an event committed (commit-receipts.ts). */
+export interface CommitResolver {
+  resolve(xids: readonly string[]): Promise<Map<string, CommitStatus>>;
+  /** The events of these transactions are in the lake and committed by the group. */
+  forget(xids: readonly string[]): Promise<void>;
+}
 
 export interface ColdStorageConsumerOptions {
   topic: string;
@@ -19,48 +26,61 @@ export interface ColdStorageConsumerOptions {
   /** Between attempts to write a failing batch, doubling up to `maxBackoffMs`. */
   backoffMs?: number;
   maxBackoffMs?: number;
-  datasetOf: (name: string) => Dataset<unknown, unknown>;
+  /** Needed when writers append events inside their transactions (they carry an `xid` header). */
+  commits?: CommitResolver;
   metrics?: Metrics;
   onError?: (error: unknown) => void;
   breaker?: BreakerOptions;
 }
 
-/** Where the consumer puts changes: the LakeWriter, or anything that writes like it. */
-export interface LakeSink {
-  write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit>;
-}
-
-/** Rows one event may carry: the lake position of a row packs (event position, index). */
-const ROW_BITS = 20n;
-const MAX_EVENT_POSITION = 1n << (63n - ROW_BITS);
-
-export class LakePositionError extends TierflowError {
+export class CommitUnverifiableError extends TierflowError {
   constructor(position: Position) {
     super(
-      'LAKE_POSITION',
-      `event position ${position} is too large to number its rows in the lake (limit 2^43); use the file or NATS log for stage 1`,
+      'COMMIT_UNVERIFIABLE',
+      `event ${position} was appended inside a hot transaction, and this consumer has no way to check that it committed (pass options.commits)`,
     );
   }
 }
 
+export class CommitPendingError extends TierflowError {
+  constructor(xid: string, waitedMs: number) {
+    super(
+      'COMMIT_PENDING',
+      `hot transaction ${xid} has been in progress for ${Math.round(waitedMs)} ms since its event was logged; the cold tier waits for it (idle_in_transaction_session_timeout bounds this)`,
+      { retriable: true },
+    );
+  }
+}
+
+interface Buffered extends EventToWrite {
+  rows: number;
+  xid: string | undefined;
+}
+
+/** How long a pending transaction is waited for before it is reported (and waited for still). */
+const PENDING_REPORT_MS = 10_000;
+
 /**
  * Stage 1's cold side: a consumer group on the event topic that batches events by size and time,
- * writes each dataset's changes to the lake, and commits its log position only after the lake
- * commit. A row's lake position is its event's log position × 2^20 + its index in the event, so
- * a batch read again after a crash has the same positions and the lake skips what it holds.
- * A failing lake write is retried with backoff while events wait in the log; nothing is dropped.
+ * keeps only those whose hot transaction committed, hands them to the sink (decode + lake write),
+ * and commits its log position only after the lake commit. A failing lake write is retried with
+ * backoff behind the cold breaker while events wait in the log; nothing is dropped but events of
+ * transactions that rolled back.
  */
 export class ColdStorageConsumer {
   private readonly group: string;
-  private buffer = new Map<string, Change[]>();
+  private buffer: Buffered[] = [];
   private bufferedRows = 0;
   private oldestBuffered: number | undefined;
-  private lastBuffered: Position | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private readonly controller = new AbortController();
   private running: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopping = false;
+  /** Receipts to clear whose clearing failed; tried again with the next batch. */
+  private toForget: string[] = [];
+  /** The last entry taken into the buffer, flushed or not. */
+  private lastAdded: Position | undefined;
   /** Rows committed to the lake by this consumer since it started. */
   rowsCommitted = 0;
   /** Opens when the lake keeps failing; events then wait in the log until a probe succeeds. */
@@ -68,7 +88,7 @@ export class ColdStorageConsumer {
 
   constructor(
     private readonly log: Log,
-    private readonly lake: LakeSink,
+    private readonly sink: EventSink,
     private readonly options: ColdStorageConsumerOptions,
   ) {
     this.group = options.group ?? 'cold-storage';
@@ -95,8 +115,9 @@ export class ColdStorageConsumer {
     const signal = this.controller.signal;
     while (!signal.aborted) {
       try {
-        const committed = await this.log.committed(this.group, this.options.topic);
-        const from = committed === undefined ? ('earliest' as const) : { after: committed };
+        // After a failed read, on from what is buffered already, not from the group's commit.
+        const after = this.lastAdded ?? (await this.log.committed(this.group, this.options.topic));
+        const from = after === undefined ? ('earliest' as const) : { after };
         for await (const batch of this.log.read(this.options.topic, { from, signal })) {
           for (const entry of batch) this.add(entry);
           if (this.bufferedRows >= (this.options.maxBatchRows ?? 10_000)) await this.flush();
@@ -110,27 +131,14 @@ export class ColdStorageConsumer {
   }
 
   private add(entry: LogEntry): void {
-    if (entry.position >= MAX_EVENT_POSITION) throw new LakePositionError(entry.position);
-    const event = decodeEvent(entry.payload, this.options.datasetOf);
-    const dataset = this.options.datasetOf(event.dataset);
-    let changes = this.buffer.get(event.dataset);
-    if (!changes) this.buffer.set(event.dataset, (changes = []));
-    const base = entry.position << ROW_BITS;
-    event.rows.forEach((row, i) => {
-      changes.push({
-        dataset: event.dataset,
-        op: event.op === 'delete' ? 'd' : 'u',
-        key: Object.fromEntries(dataset.primaryKey.map((k) => [k, row[k]])),
-        after: event.op === 'delete' ? undefined : row,
-        eventTime: event.eventTimes[i]!,
-        position: base + BigInt(i),
-        source: 'dual-write',
-        schemaVersion: event.schemaVersion,
-      });
-    });
-    this.bufferedRows += event.rows.length;
+    const headers = readEventHeaders(entry);
+    if (headers.xid !== undefined && !this.options.commits) throw new CommitUnverifiableError(entry.position);
+    // Events from before row counts were carried count as one row for batching.
+    const rows = headers.rows ?? 1;
+    this.buffer.push({ position: entry.position, payload: entry.payload, rows, xid: headers.xid });
+    this.lastAdded = entry.position;
+    this.bufferedRows += rows;
     this.oldestBuffered ??= Date.now();
-    this.lastBuffered = entry.position;
     this.metrics.gauge(METRIC.coldBacklog, this.bufferedRows);
   }
 
@@ -141,23 +149,24 @@ export class ColdStorageConsumer {
   }
 
   private async flushNow(): Promise<void> {
-    if (this.lastBuffered === undefined) return;
     const batch = this.buffer;
-    const position = this.lastBuffered;
+    if (batch.length === 0) return;
+    const position = batch[batch.length - 1]!.position;
     const oldest = this.oldestBuffered!;
-    this.buffer = new Map();
+    this.buffer = [];
     this.bufferedRows = 0;
     this.oldestBuffered = undefined;
-    this.lastBuffered = undefined;
     let backoff = this.options.backoffMs ?? 100;
     for (;;) {
       try {
-        await this.coldBreaker.execute(async () => {
-          for (const [name, changes] of batch) await this.lake.write(this.options.datasetOf(name), changes);
-        });
+        const committed = await this.committedOnly(batch);
+        await this.coldBreaker.execute(() => this.sink.write(committed));
         await this.log.commit(this.group, this.options.topic, position);
-        for (const changes of batch.values()) this.rowsCommitted += changes.length;
+        for (const event of committed) this.rowsCommitted += event.rows;
+        const discarded = batch.length - committed.length;
+        if (discarded > 0) this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded);
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
+        await this.forget(batch);
         return;
       } catch (error) {
         this.options.onError?.(error);
@@ -166,6 +175,46 @@ export class ColdStorageConsumer {
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
       }
+    }
+  }
+
+  /**
+   * The events of the batch whose hot transaction committed, in order. Transactions still in
+   * progress (appended, COMMIT not yet done) are waited for: a later event must not reach the
+   * lake before an earlier one, since the lake skips positions at or below its last.
+   */
+  private async committedOnly(batch: readonly Buffered[]): Promise<Buffered[]> {
+    const xids = [...new Set(batch.flatMap((e) => (e.xid === undefined ? [] : [e.xid])))];
+    if (xids.length === 0) return [...batch];
+    const known = new Map<string, CommitStatus>();
+    let unresolved = xids;
+    const started = performance.now();
+    let reported = false;
+    for (let wait = 2; ; wait = Math.min(wait * 2, 100)) {
+      const statuses = await this.options.commits!.resolve(unresolved);
+      for (const [xid, status] of statuses) if (status !== 'pending') known.set(xid, status);
+      unresolved = unresolved.filter((xid) => !known.has(xid));
+      if (unresolved.length === 0) break;
+      const waited = performance.now() - started;
+      if (!reported && waited > PENDING_REPORT_MS) {
+        reported = true;
+        this.options.onError?.(new CommitPendingError(unresolved[0]!, waited));
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    return batch.filter((e) => e.xid === undefined || known.get(e.xid) === 'committed');
+  }
+
+  /** Clears the batch's receipts; a failure is reported and the clearing retried with the next batch. */
+  private async forget(batch: readonly Buffered[]): Promise<void> {
+    const xids = [...this.toForget, ...batch.flatMap((e) => (e.xid === undefined ? [] : [e.xid]))];
+    if (xids.length === 0 || !this.options.commits) return;
+    try {
+      await this.options.commits.forget(xids);
+      this.toForget = [];
+    } catch (error) {
+      this.toForget = xids;
+      this.options.onError?.(error);
     }
   }
 

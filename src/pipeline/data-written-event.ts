@@ -25,7 +25,6 @@ export class EventDecodeError extends TierflowError {
   }
 }
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -47,7 +46,14 @@ interface WireEvent {
 /** JSON, with int64 values as decimal strings (JSON numbers lose precision past 2^53). */
 export function encodeEvent(event: DataWrittenEvent, eventTimeColumn?: string): Uint8Array {
   const columns = event.rows.length > 0 ? Object.keys(event.rows[0]!) : [];
-  const values = columns.map((c) => event.rows.map((r) => r[c] ?? null));
+  // int64 values become strings here, column by column, rather than through a JSON.stringify
+  // replacer, which would be called for every value of the event.
+  const values = columns.map((c) =>
+    event.rows.map((r) => {
+      const v = r[c] ?? null;
+      return typeof v === 'bigint' ? v.toString() : v;
+    }),
+  );
   const derived =
     eventTimeColumn !== undefined &&
     columns.includes(eventTimeColumn) &&
@@ -62,9 +68,7 @@ export function encodeEvent(event: DataWrittenEvent, eventTimeColumn?: string): 
     writtenAt: event.writtenAt,
     ...(event.traceparent ? { traceparent: event.traceparent } : {}),
   };
-  return encoder.encode(
-    JSON.stringify(wire, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value)),
-  );
+  return Buffer.from(JSON.stringify(wire));
 }
 
 /** Decodes an event and restores the int64 columns of its dataset to bigint. */

@@ -1,23 +1,40 @@
+import type { PoolClient } from 'pg';
 import type { Dataset } from '../core/index.ts';
 import { HotConnectionError } from '../core/index.ts';
 import type { HotStore } from '../hot/hot-store.ts';
+import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
+import { METRIC } from '../observe/metrics.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { Breaker } from './breaker.ts';
 import type { AlsoInTransaction } from '../hot/hot-store.ts';
 import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
 import type { PreparedBatch } from '../hot/upsert.ts';
+import { takeReceipt, supersedeReceipt } from './commit-receipts.ts';
 import { encodeEvent } from './data-written-event.ts';
+import { eventHeaders } from './event-headers.ts';
 import { insertOutbox } from './outbox.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
+/** What the writer needs of a log: appending, durably. */
+export type EventAppender = Pick<Log, 'append'>;
+
+export const EVENT_TOPIC = 'data-written';
+
 /**
- * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent is inserted into
- * the transactional outbox in the same transaction. The caller waits for the hot commit only;
- * the OutboxRelay moves events to the log and the ColdStorageConsumer to the lake. A write that
- * fails commits no event; a write that commits has its event, even if the process dies the next
- * instant.
+ * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the
+ * lake; the caller waits for the hot commit only, never for the cold tier.
+ *
+ * Fast path (a log attached with publishTo): inside the hot transaction, after the rows are
+ * locked, the event is appended to the log, tagged with the transaction id, and a commit receipt
+ * is inserted; then COMMIT. The cold consumer writes an event only once its transaction has
+ * committed (commit-receipts.ts), so a write that fails never reaches the lake, and a write that
+ * is acknowledged has its event durable in the log already.
+ *
+ * Fallback (no log attached, the log failing or its breaker open, or older events still queued):
+ * the event is inserted into the transactional outbox in the same transaction, and the
+ * OutboxRelay carries it to the log later.
  */
 export class DualStorageWriter extends HotOnlyWriter {
   override readonly kind = 'dual-write';
@@ -27,14 +44,40 @@ export class DualStorageWriter extends HotOnlyWriter {
    * a refused row is the caller's problem, not an outage.
    */
   readonly hotBreaker: Breaker;
+  /** Opens when the log keeps refusing appends: events then go to the outbox without trying. */
+  readonly logBreaker: Breaker;
+  private readonly topic: string;
+  private eventLog: EventAppender | undefined;
+  private readonly onError: ((error: unknown) => void) | undefined;
 
-  constructor(hot: HotStore, options: { metrics?: Metrics; breaker?: BreakerOptions } = {}) {
+  constructor(
+    hot: HotStore,
+    options: {
+      metrics?: Metrics;
+      breaker?: BreakerOptions;
+      logBreaker?: BreakerOptions;
+      topic?: string;
+      /** Told about every failed append (the event then went to the outbox instead). */
+      onError?: (error: unknown) => void;
+    } = {},
+  ) {
     super(hot, options);
+    this.topic = options.topic ?? EVENT_TOPIC;
+    this.onError = options.onError;
     this.hotBreaker = new Breaker('hot', {
       counts: (error) => error instanceof HotConnectionError,
       metrics: options.metrics,
       ...options.breaker,
     });
+    this.logBreaker = new Breaker('event-log', { metrics: options.metrics, ...options.logBreaker });
+  }
+
+  /**
+   * Appends events straight to `log` from now on; undefined sends them through the outbox again
+   * (before the log closes, for instance). Transactions under way finish on the path they began.
+   */
+  publishTo(log: EventAppender | undefined): void {
+    this.eventLog = log;
   }
 
   protected override runHot<T>(work: () => Promise<T>): Promise<T> {
@@ -46,23 +89,65 @@ export class DualStorageWriter extends HotOnlyWriter {
     batch: PreparedBatch,
     op: 'upsert' | 'delete',
   ): AlsoInTransaction {
-    const schema = this.hot.schema;
     const rows = batch.rows as Record<string, unknown>[];
     const writtenAt = new Date().toISOString();
     // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
     const now = `${writtenAt.slice(0, 23)}000Z`;
-    // Encoded before the transaction begins, so the rows' locks are not held while it runs.
-    const payload = encodeEvent(
-      {
-        dataset: dataset.name,
-        schemaVersion: dataset.version,
-        op,
-        rows,
-        eventTimes: rows.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
-        writtenAt,
+    const encode = () =>
+      encodeEvent(
+        {
+          dataset: dataset.name,
+          schemaVersion: dataset.version,
+          op,
+          rows,
+          eventTimes: rows.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
+          writtenAt,
+        },
+        dataset.eventTime,
+      );
+    let payload: Uint8Array | undefined;
+    return {
+      // Encoded while PostgreSQL applies the rows, when this thread would otherwise wait. A
+      // failure here is left for `run`, which encodes again and fails the transaction with it.
+      whileApplying: () => {
+        try {
+          payload ??= encode();
+        } catch {
+          payload = undefined;
+        }
       },
-      dataset.eventTime,
-    );
-    return (client) => insertOutbox(client, schema, dataset.name, payload);
+      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode())),
+    };
+  }
+
+  /** Inside the hot transaction, after the rows: the event to the log (with a receipt) or to the outbox. */
+  private async publish(
+    client: PoolClient,
+    dataset: AnyDataset,
+    rows: number,
+    payload: Uint8Array,
+  ): Promise<void> {
+    const schema = this.hot.schema;
+    const log = this.eventLog;
+    if (log && this.logBreaker.state !== 'open') {
+      const xid = await takeReceipt(client, schema);
+      if (xid !== undefined) {
+        const started = performance.now();
+        try {
+          await this.logBreaker.execute(() =>
+            log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
+          );
+          this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
+          this.metrics.count(METRIC.eventsPublished, { result: 'ok' });
+          return;
+        } catch (error) {
+          this.metrics.count(METRIC.eventsPublished, { result: 'error' });
+          this.onError?.(error);
+          await supersedeReceipt(client, schema);
+        }
+      }
+    }
+    await insertOutbox(client, schema, dataset.name, payload, rows);
+    this.metrics.count(METRIC.eventsPublished, { result: 'outbox' });
   }
 }

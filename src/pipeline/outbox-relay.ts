@@ -4,6 +4,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
+import { eventHeaders } from './event-headers.ts';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE } from './outbox.ts';
 
 export interface OutboxRelayOptions {
@@ -51,15 +52,19 @@ export class OutboxRelay {
   async drainOnce(): Promise<number> {
     try {
       return await inTransaction(this.pool, async (client) => {
-        const { rows } = await client.query<{ id: string; dataset: string; payload: Buffer }>(
-          `SELECT id, dataset, payload FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+        const { rows } = await client.query<{ id: bigint; dataset: string; payload: Buffer; rows: number }>(
+          `SELECT id, dataset, payload, rows FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
           [this.options.batchSize ?? 500],
         );
         if (rows.length === 0) return 0;
         const started = performance.now();
         await this.log.append(
           this.options.topic,
-          rows.map((r) => ({ key: r.dataset, headers: { outbox_id: String(r.id) }, payload: r.payload })),
+          rows.map((r) => ({
+            key: r.dataset,
+            headers: eventHeaders({ rows: r.rows, outboxId: String(r.id) }),
+            payload: r.payload,
+          })),
         );
         this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
         await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);

@@ -2,9 +2,11 @@ import type pg from 'pg';
 import { ident, qualified } from '../hot/sql.ts';
 
 /**
- * The transactional outbox that closes stage 1's dual-write gap: the event of a hot write is
- * inserted into `tierflow_outbox` in the same PostgreSQL transaction as the rows, so either both
- * commit or neither does. A relay moves committed events to the log and deletes them.
+ * The transactional outbox, stage 1's fallback path: when the writer has no log to append to
+ * (stage 1 runs in another process, or is stopped), or the log is failing, or older events still
+ * wait here, the event of a hot write is inserted into `tierflow_outbox` in the same PostgreSQL
+ * transaction as the rows, so either both commit or neither does. A relay moves committed events
+ * to the log and deletes them. (The fast path appends to the log directly: commit-receipts.ts.)
  *
  * Order: for one key, outbox ids follow commit order, because the row's lock is taken by the
  * upsert before the outbox row gets its id. Across keys the relay may publish in id order rather
@@ -20,15 +22,14 @@ export function outboxDdl(schema: string): string[] {
       id bigserial PRIMARY KEY,
       dataset text NOT NULL,
       payload bytea NOT NULL,
+      rows integer NOT NULL DEFAULT 0,
       created_at timestamptz NOT NULL DEFAULT clock_timestamp()
     )`,
     // Events live for milliseconds: compressing them costs more than the bytes it saves.
     `ALTER TABLE ${qualified(schema, OUTBOX_TABLE)} ALTER COLUMN payload SET STORAGE EXTERNAL`,
+    // Outboxes created before events carried their row count.
+    `ALTER TABLE ${qualified(schema, OUTBOX_TABLE)} ADD COLUMN IF NOT EXISTS rows integer NOT NULL DEFAULT 0`,
   ];
-}
-
-export async function ensureOutbox(pool: pg.Pool, schema: string): Promise<void> {
-  for (const sql of outboxDdl(schema)) await pool.query(sql);
 }
 
 /** Inside the caller's transaction: the event row, and a wake-up for the relay, sent on commit. */
@@ -37,10 +38,11 @@ export async function insertOutbox(
   schema: string,
   dataset: string,
   payload: Uint8Array,
+  rows: number,
 ): Promise<void> {
-  await client.query(`INSERT INTO ${qualified(schema, OUTBOX_TABLE)} (dataset, payload) VALUES ($1, $2)`, [
-    dataset,
-    Buffer.from(payload),
-  ]);
+  await client.query(
+    `INSERT INTO ${qualified(schema, OUTBOX_TABLE)} (dataset, payload, rows) VALUES ($1, $2, $3)`,
+    [dataset, Buffer.from(payload), rows],
+  );
   await client.query(`SELECT pg_notify($1, '')`, [`${OUTBOX_CHANNEL}_${schema}`]);
 }

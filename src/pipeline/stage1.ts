@@ -5,10 +5,14 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { Tierflow } from '../tierflow.ts';
 import { ColdStorageConsumer } from './cold-storage-consumer.ts';
-import type { DualStorageWriter } from './dual-storage-writer.ts';
+import { CommitReceipts } from './commit-receipts.ts';
+import { DualStorageWriter, EVENT_TOPIC } from './dual-storage-writer.ts';
+import type { EventSink } from './event-sink.ts';
+import { LakeEventSink } from './event-sink.ts';
+import { WorkerEventSink } from './worker-event-sink.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 
-export const EVENT_TOPIC = 'data-written';
+export { EVENT_TOPIC };
 export const COLD_GROUP = 'cold-storage';
 
 export interface Stage1Status {
@@ -17,13 +21,13 @@ export interface Stage1Status {
   coldBacklog: number;
   hotBreaker: string;
   coldBreaker: string;
+  eventLogBreaker: string;
   caughtUp: boolean;
 }
 
 export interface Stage1 {
   readonly relay: OutboxRelay;
   readonly consumer: ColdStorageConsumer;
-  readonly lake: LakeWriter;
   status(): Promise<Stage1Status>;
   /** Resolves once every committed hot write is in the lake. */
   waitCaughtUp(timeoutMs?: number): Promise<void>;
@@ -31,9 +35,11 @@ export interface Stage1 {
 }
 
 /**
- * Runs stage 1's moving parts beside a tierflow in dual-write mode: the outbox relay (hot → log)
- * and the cold consumer (log → lake). Errors are reported through `onError`; nothing stops on
- * them, because events wait in the outbox and the log until the failing side recovers.
+ * Runs stage 1's moving parts beside a tierflow in dual-write mode: its writer appends events to
+ * `log` directly from now on (until stop), the outbox relay carries whatever waits in the outbox
+ * (events of writers elsewhere or from before), and the cold consumer moves committed events to
+ * the lake. Errors are reported through `onError`; nothing stops on them, because events wait in
+ * the outbox and the log until the failing side recovers.
  */
 export async function startStage1(options: {
   tf: Tierflow;
@@ -42,24 +48,38 @@ export async function startStage1(options: {
   metrics?: Metrics;
   maxBatchRows?: number;
   maxBatchMs?: number;
+  /** Append events from this process's writer straight to the log (default true). */
+  directAppend?: boolean;
+  /**
+   * Where the lake is written: 'worker' (default), a worker thread, so decoding and Parquet
+   * encoding never hold up the hot writes on this thread; or 'main', this thread.
+   */
+  lakeThread?: 'worker' | 'main';
   onError?: (error: unknown) => void;
 }): Promise<Stage1> {
   const { tf, log } = options;
-  if (tf.writer.kind !== 'dual-write')
+  if (!(tf.writer instanceof DualStorageWriter))
     throw new Error(
       'stage 1 needs a tierflow in dual-write mode (mode: "dual-write" or TIERFLOW_MODE=dual-write)',
     );
+  const writer = tf.writer;
   const metrics = options.metrics ?? noopMetrics;
-  const lake = await LakeWriter.open(options.lakeRoot, { metrics });
+  let sink: EventSink & { close(): Promise<void> };
+  if ((options.lakeThread ?? 'worker') === 'worker') {
+    sink = await WorkerEventSink.start(options.lakeRoot, { metrics });
+  } else {
+    const lake = await LakeWriter.open(options.lakeRoot, { metrics });
+    sink = Object.assign(new LakeEventSink(lake, findDataset), { close: () => lake.close() });
+  }
   const relay = new OutboxRelay(tf.hot.pool, tf.schema, log, {
     topic: EVENT_TOPIC,
     metrics,
     onError: options.onError,
   });
-  const consumer = new ColdStorageConsumer(log, lake, {
+  const consumer = new ColdStorageConsumer(log, sink, {
     topic: EVENT_TOPIC,
     group: COLD_GROUP,
-    datasetOf: findDataset,
+    commits: new CommitReceipts(tf.hot.pool, tf.schema),
     maxBatchRows: options.maxBatchRows,
     maxBatchMs: options.maxBatchMs,
     metrics,
@@ -67,6 +87,7 @@ export async function startStage1(options: {
   });
   relay.start();
   consumer.start();
+  if (options.directAppend ?? true) writer.publishTo(log);
 
   const coldBacklog = async () => {
     if (!(await log.topics()).includes(EVENT_TOPIC)) return 0;
@@ -79,8 +100,9 @@ export async function startStage1(options: {
     return {
       outboxBacklog,
       coldBacklog: cold,
-      hotBreaker: (tf.writer as DualStorageWriter).hotBreaker.state,
+      hotBreaker: writer.hotBreaker.state,
       coldBreaker: consumer.coldBreaker.state,
+      eventLogBreaker: writer.logBreaker.state,
       caughtUp: outboxBacklog === 0 && cold === 0,
     };
   };
@@ -88,7 +110,6 @@ export async function startStage1(options: {
   return {
     relay,
     consumer,
-    lake,
     status,
     async waitCaughtUp(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
@@ -102,9 +123,14 @@ export async function startStage1(options: {
     },
     stop() {
       stopped ??= (async () => {
+        // From here the writer's events wait in the outbox for the next start.
+        writer.publishTo(undefined);
         await relay.stop();
-        await consumer.stop();
-        await lake.close();
+        try {
+          await consumer.stop();
+        } finally {
+          await sink.close();
+        }
       })();
       return stopped;
     },

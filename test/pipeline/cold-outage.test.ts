@@ -9,10 +9,12 @@ import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
 import { LakeWriter } from '../../src/lake/lake-writer.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
-import type { LakeSink } from '../../src/pipeline/cold-storage-consumer.ts';
 import { ColdStorageConsumer } from '../../src/pipeline/cold-storage-consumer.ts';
+import { CommitReceipts } from '../../src/pipeline/commit-receipts.ts';
+import type { LakeSink } from '../../src/pipeline/event-sink.ts';
+import { LakeEventSink } from '../../src/pipeline/event-sink.ts';
 import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
-import { ensureOutbox } from '../../src/pipeline/outbox.ts';
+import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
 import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
 import { useTierflow } from '../support/hot.ts';
 
@@ -42,7 +44,7 @@ describe('stage 1 with the cold tier failing', () => {
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-outage-'));
-    await ensureOutbox(ctx.tf.hot.pool, ctx.schema);
+    await ensureStage1Schema(ctx.tf.hot.pool, ctx.schema);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -58,13 +60,15 @@ describe('stage 1 with the cold tier failing', () => {
           : lake.write(dataset, changes),
     };
     const failures: unknown[] = [];
-    const writer = new DualStorageWriter(ctx.tf.hot);
+    const writer = new DualStorageWriter(ctx.tf.hot, { topic: 'events' });
+    // The fast path: events appended to the log inside the hot transactions.
+    writer.publishTo(log);
     const repo = new Repository(marketData, writer, ctx.tf.hot);
     const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, { topic: 'events' });
     relay.start();
-    const consumer = new ColdStorageConsumer(log, flaky, {
+    const consumer = new ColdStorageConsumer(log, new LakeEventSink(flaky, findDataset), {
       topic: 'events',
-      datasetOf: findDataset,
+      commits: new CommitReceipts(ctx.tf.hot.pool, ctx.schema),
       maxBatchMs: 20,
       backoffMs: 10,
       maxBackoffMs: 50,
@@ -82,9 +86,12 @@ describe('stage 1 with the cold tier failing', () => {
     expect(failures.length).toBeGreaterThanOrEqual(3);
     expect(failures.some((e) => (e as { code?: string }).code === 'CIRCUIT_OPEN')).toBe(true);
 
+    expect(await new CommitReceipts(ctx.tf.hot.pool, ctx.schema).count()).toBe(20);
     broken = false;
     await until(async () => (await log.lag('cold-storage', 'events')) === 0, 'the backlog to drain');
     await until(() => consumer.coldBreaker.state === 'closed', 'the cold breaker to close');
+    // Receipts are cleared once their events are in the lake.
+    expect(await new CommitReceipts(ctx.tf.hot.pool, ctx.schema).count()).toBe(0);
     await consumer.stop();
     await relay.stop();
     await lake.close();

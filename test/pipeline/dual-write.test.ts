@@ -8,7 +8,7 @@ import { createFileLog } from '../../src/log/file/index.ts';
 import type { Log } from '../../src/log/log.ts';
 import { decodeEvent } from '../../src/pipeline/data-written-event.ts';
 import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
-import { ensureOutbox } from '../../src/pipeline/outbox.ts';
+import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
 import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
 import { collect } from '../log/conformance.ts';
 import { useTierflow } from '../support/hot.ts';
@@ -38,7 +38,7 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-dual-'));
     log = await createFileLog(dir);
-    await ensureOutbox(ctx.tf.hot.pool, ctx.schema);
+    await ensureStage1Schema(ctx.tf.hot.pool, ctx.schema);
     writer = new DualStorageWriter(ctx.tf.hot);
     bars = new Repository(marketData, writer, ctx.tf.hot) as typeof bars;
   });

@@ -12,17 +12,18 @@ import { createFileLog } from '../../src/log/file/index.ts';
 import { runFeed } from '../../src/feed/run-feed.ts';
 import { builtinDatasets } from '../../src/datasets/index.ts';
 import { ColdStorageConsumer } from '../../src/pipeline/cold-storage-consumer.ts';
+import { LakeEventSink } from '../../src/pipeline/event-sink.ts';
 import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
-import { ensureOutbox } from '../../src/pipeline/outbox.ts';
+import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
 import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
 import { useTierflow } from '../support/hot.ts';
 
-describe('stage 1 end to end: DualStorageWriter → outbox → log → ColdStorageConsumer → lake', () => {
+describe('stage 1 end to end, writer in another process: DualStorageWriter → outbox → relay → log → ColdStorageConsumer → lake', () => {
   const ctx = useTierflow();
   let dir: string;
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-stage1-'));
-    await ensureOutbox(ctx.tf.hot.pool, ctx.schema);
+    await ensureStage1Schema(ctx.tf.hot.pool, ctx.schema);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
@@ -40,9 +41,8 @@ describe('stage 1 end to end: DualStorageWriter → outbox → log → ColdStora
     });
     relay.start();
     let lake = await LakeWriter.open(lakeRoot);
-    let consumer = new ColdStorageConsumer(log, lake, {
+    let consumer = new ColdStorageConsumer(log, new LakeEventSink(lake, findDataset), {
       topic: 'data-written',
-      datasetOf: findDataset,
       maxBatchMs: 50,
       onError: (e) => errors.push(e),
     });
@@ -79,9 +79,8 @@ describe('stage 1 end to end: DualStorageWriter → outbox → log → ColdStora
     // A consumer that restarts from before its commit (a crash before the commit) adds nothing twice.
     const historyBefore = (await query.query(`SELECT count(*) AS n FROM trades_history`))[0];
     await log.commit('cold-storage', 'data-written', 0n);
-    consumer = new ColdStorageConsumer(log, lake, {
+    consumer = new ColdStorageConsumer(log, new LakeEventSink(lake, findDataset), {
       topic: 'data-written',
-      datasetOf: findDataset,
       maxBatchMs: 20,
     });
     consumer.start();

@@ -57,8 +57,8 @@ export function registerDemo(program: Command): void {
         async (tf) => {
           await tf.hot.pool.query(`DROP SCHEMA IF EXISTS "${tf.schema}" CASCADE`);
           await tf.hot.migrate(allDatasets);
-          const { ensureOutbox } = await import('../../pipeline/outbox.ts');
-          await ensureOutbox(tf.hot.pool, tf.schema);
+          const { ensureStage1Schema } = await import('../../pipeline/stage1-schema.ts');
+          await ensureStage1Schema(tf.hot.pool, tf.schema);
           const log = await createFileLog(path.join(demoDir, 'log'), { metrics });
           const errors: string[] = [];
           const stage1 = await startStage1({

@@ -1,0 +1,119 @@
+import type pg from 'pg';
+import { ident, qualified } from '../hot/sql.ts';
+import { OUTBOX_TABLE } from './outbox.ts';
+
+/**
+ * Commit receipts close stage 1's dual-write gap on the fast path. The writer appends a write's
+ * event to the log *inside* its hot transaction, after the rows are locked and before COMMIT, and
+ * tags it with the transaction's id; the same transaction inserts that id here. The cold consumer
+ * writes an event to the lake only once its transaction is known to have committed:
+ *
+ *  - a receipt exists → committed (the receipt commits with the rows, or not at all), unless
+ *    the append failed and the event went to the outbox instead: the receipt then says
+ *    `superseded`, and a copy that reached the log after all (a timed-out append that still
+ *    landed) is never written, so the outbox's copy is the only one;
+ *  - no receipt, `pg_xact_status` 'in progress' → wait: the commit is a moment away;
+ *  - no receipt, 'aborted' (a failed write, or a writer killed before COMMIT) → never written;
+ *  - no receipt, 'committed' → its receipt was already cleared after an earlier lake commit;
+ *  - no receipt and no status (older than PostgreSQL's commit-log horizon) → it cannot have
+ *    committed with its receipt still missing unless the receipt was cleared, which happens only
+ *    after the event reached the lake: treated as not to write.
+ *
+ * A receipt is a few dozen bytes, where the outbox stored the whole event in PostgreSQL.
+ */
+export const RECEIPTS_TABLE = 'tierflow_commit_receipts';
+
+export type CommitStatus = 'committed' | 'aborted' | 'pending';
+
+export function receiptsDdl(schema: string): string[] {
+  return [
+    `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`,
+    `CREATE TABLE IF NOT EXISTS ${qualified(schema, RECEIPTS_TABLE)} (
+      xid xid8 PRIMARY KEY,
+      superseded boolean NOT NULL DEFAULT false,
+      created_at timestamptz NOT NULL DEFAULT now()
+    )`,
+  ];
+}
+
+/**
+ * Inside the writer's transaction, after its rows are applied: records the receipt and returns the
+ * transaction id, or returns undefined without a receipt when the outbox still holds events. Then
+ * this event must go to the outbox too, behind them: an event appended straight to the log would
+ * overtake an older event of the same key still waiting there. The check runs after the rows are
+ * locked, so an outbox event of any of these keys either is visible here or was already relayed.
+ */
+export async function takeReceipt(client: pg.PoolClient, schema: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ xid: string | null }>(
+    `WITH backlog AS (SELECT EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)}) AS waiting),
+          receipt AS (INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid)
+                      SELECT pg_current_xact_id() FROM backlog WHERE NOT waiting RETURNING xid)
+     SELECT (SELECT xid::text FROM receipt) AS xid`,
+  );
+  return rows[0]?.xid ?? undefined;
+}
+
+/** Inside the writer's transaction: its append failed, so its event goes through the outbox instead. */
+export async function supersedeReceipt(client: pg.PoolClient, schema: string): Promise<void> {
+  await client.query(
+    `UPDATE ${qualified(schema, RECEIPTS_TABLE)} SET superseded = true WHERE xid = pg_current_xact_id()`,
+  );
+}
+
+/** Superseded receipts whose failed append never reached the log are cleared after this long. */
+const SUPERSEDED_KEPT = '7 days';
+
+/** The cold consumer's side: what became of the transactions behind a batch of events. */
+export class CommitReceipts {
+  private readonly table: string;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    schema: string,
+  ) {
+    this.table = qualified(schema, RECEIPTS_TABLE);
+  }
+
+  async resolve(xids: readonly string[]): Promise<Map<string, CommitStatus>> {
+    const statuses = new Map<string, CommitStatus>();
+    if (xids.length === 0) return statuses;
+    const { rows } = await this.pool.query<{
+      xid: string;
+      receipt: boolean;
+      superseded: boolean | null;
+      status: string | null;
+    }>(
+      `SELECT x AS xid, r.xid IS NOT NULL AS receipt, r.superseded, pg_xact_status(x::xid8) AS status
+         FROM unnest($1::text[]) AS x LEFT JOIN ${this.table} AS r ON r.xid = x::xid8`,
+      [xids],
+    );
+    for (const row of rows) {
+      statuses.set(
+        row.xid,
+        row.superseded
+          ? 'aborted'
+          : row.receipt || row.status === 'committed'
+            ? 'committed'
+            : row.status === 'in progress'
+              ? 'pending'
+              : 'aborted',
+      );
+    }
+    return statuses;
+  }
+
+  /** Clears the receipts of events the lake and the consumer group have both committed. */
+  async forget(xids: readonly string[]): Promise<void> {
+    if (xids.length === 0) return;
+    await this.pool.query(
+      `DELETE FROM ${this.table}
+        WHERE xid = ANY($1::text[]::xid8[]) OR (superseded AND created_at < now() - interval '${SUPERSEDED_KEPT}')`,
+      [xids],
+    );
+  }
+
+  async count(): Promise<number> {
+    const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`);
+    return rows[0]!.n;
+  }
+}

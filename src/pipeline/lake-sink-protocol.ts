@@ -1,0 +1,34 @@
+import type { MetricCall } from '../observe/recorded-metrics.ts';
+import type { EventToWrite } from './event-sink.ts';
+
+/** Messages between WorkerEventSink (the consumer's thread) and lake-sink-worker.ts. */
+export interface LakeSinkWorkerData {
+  lakeRoot: string;
+}
+
+export type ToWorker = { type: 'write'; id: number; events: EventToWrite[] } | { type: 'close'; id: number };
+
+export interface SerialisedError {
+  name: string;
+  message: string;
+  code?: string;
+  retriable?: boolean;
+  stack?: string;
+}
+
+export type FromWorker =
+  | { type: 'ready'; metrics: MetricCall[] }
+  | { type: 'open-failed'; error: SerialisedError }
+  | { type: 'done'; id: number; metrics: MetricCall[] }
+  | { type: 'failed'; id: number; error: SerialisedError; metrics: MetricCall[] };
+
+export function serialiseError(error: unknown): SerialisedError {
+  const e = error as { name?: string; message?: string; code?: string; retriable?: boolean; stack?: string };
+  return {
+    name: e?.name ?? 'Error',
+    message: e?.message ?? String(error),
+    ...(typeof e?.code === 'string' ? { code: e.code } : {}),
+    ...(typeof e?.retriable === 'boolean' ? { retriable: e.retriable } : {}),
+    ...(e?.stack ? { stack: e.stack } : {}),
+  };
+}

@@ -1,0 +1,132 @@
+import { Worker } from 'node:worker_threads';
+import { TierflowError } from '../core/index.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { noopMetrics } from '../observe/metrics.ts';
+import { replayMetrics } from '../observe/recorded-metrics.ts';
+import type { EventSink, EventToWrite } from './event-sink.ts';
+import type { FromWorker, LakeSinkWorkerData, SerialisedError, ToWorker } from './lake-sink-protocol.ts';
+
+/** A lake write that failed in the worker thread, with the worker's error code and message. */
+export class LakeWorkerError extends TierflowError {
+  constructor(remote: SerialisedError) {
+    super(remote.code ?? 'LAKE_WORKER', `lake worker: ${remote.message}`, {
+      retriable: remote.retriable ?? true,
+    });
+    if (remote.stack) this.stack = `${this.stack}\n    --- in the lake worker ---\n${remote.stack}`;
+  }
+}
+
+/** The worker thread died (an uncaught error, or it was terminated); the next write starts a new one. */
+export class LakeWorkerLostError extends TierflowError {
+  constructor(cause: unknown) {
+    super('LAKE_WORKER_LOST', `the lake worker thread stopped: ${(cause as Error)?.message ?? cause}`, {
+      retriable: true,
+      cause,
+    });
+  }
+}
+
+interface Waiting {
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * An EventSink that writes to the lake from a worker thread (lake-sink-worker.ts): the decode,
+ * Arrow and Parquet work of the cold path runs beside the thread that takes hot writes instead of
+ * on it. Requests are answered in order, each after its lake commit; the lake writer's metrics
+ * come back with the answers and are reported here. If the thread dies, waiting writes fail with
+ * LakeWorkerLostError (the consumer retries them) and the next write starts a new thread.
+ */
+export class WorkerEventSink implements EventSink {
+  private starting: Promise<Worker> | undefined;
+  private readonly waiting = new Map<number, Waiting>();
+  private nextId = 0;
+  private closing = false;
+  private readonly metrics: Metrics;
+
+  private constructor(
+    private readonly lakeRoot: string,
+    options: { metrics?: Metrics },
+  ) {
+    this.metrics = options.metrics ?? noopMetrics;
+  }
+
+  /** Starts the worker and opens the lake in it; rejects if the lake cannot be opened. */
+  static async start(lakeRoot: string, options: { metrics?: Metrics } = {}): Promise<WorkerEventSink> {
+    const sink = new WorkerEventSink(lakeRoot, options);
+    await sink.worker();
+    return sink;
+  }
+
+  private worker(): Promise<Worker> {
+    this.starting ??= new Promise<Worker>((resolve, reject) => {
+      const data: LakeSinkWorkerData = { lakeRoot: this.lakeRoot };
+      const worker = new Worker(new URL('./lake-sink-worker-boot.js', import.meta.url), { workerData: data });
+      let ready = false;
+      worker.on('message', (message: FromWorker) => {
+        if ('metrics' in message) replayMetrics(message.metrics, this.metrics);
+        if (message.type === 'ready') {
+          ready = true;
+          resolve(worker);
+        } else if (message.type === 'open-failed') {
+          reject(new LakeWorkerError(message.error));
+        } else {
+          const waiting = this.waiting.get(message.id);
+          this.waiting.delete(message.id);
+          if (message.type === 'done') waiting?.resolve();
+          else waiting?.reject(new LakeWorkerError(message.error));
+        }
+      });
+      const lost = (cause: unknown) => {
+        this.starting = undefined;
+        if (!ready) reject(new LakeWorkerLostError(cause));
+        for (const waiting of this.waiting.values()) waiting.reject(new LakeWorkerLostError(cause));
+        this.waiting.clear();
+      };
+      worker.on('error', lost);
+      worker.on('exit', (code) => {
+        if (!this.closing) lost(new Error(`exited with code ${code}`));
+      });
+    });
+    return this.starting;
+  }
+
+  private request(worker: Worker, message: ToWorker, transfer: ArrayBuffer[] = []): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(message.id, { resolve, reject });
+      worker.postMessage(message, transfer);
+    });
+  }
+
+  async write(events: readonly EventToWrite[]): Promise<void> {
+    if (this.closing) throw new LakeWorkerLostError(new Error('the sink is closed'));
+    const worker = await this.worker();
+    // Compact copies, handed over rather than cloned: a payload may be a view into a larger read buffer.
+    const copies = events.map((e) => ({ position: e.position, payload: e.payload.slice() }));
+    return this.request(
+      worker,
+      { type: 'write', id: this.nextId++, events: copies },
+      copies.map((c) => c.payload.buffer as ArrayBuffer),
+    );
+  }
+
+  /** Closes the lake in the worker and ends the thread. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const starting = this.starting;
+    if (!starting) return;
+    let worker: Worker;
+    try {
+      worker = await starting;
+    } catch {
+      return; // It never started, so there is nothing to close.
+    }
+    try {
+      await this.request(worker, { type: 'close', id: this.nextId++ });
+    } finally {
+      await worker.terminate();
+    }
+  }
+}
