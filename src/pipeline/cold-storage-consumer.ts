@@ -157,12 +157,16 @@ export class ColdStorageConsumer {
     this.bufferedRows = 0;
     this.oldestBuffered = undefined;
     let backoff = this.options.backoffMs ?? 100;
+    let counted = false;
     for (;;) {
       try {
         const committed = await this.committedOnly(batch);
         await this.coldBreaker.execute(() => this.sink.write(committed));
+        // Counted before the group commit, so whoever sees the group caught up sees these rows
+        // too; once, though a failed group commit sends the batch round again.
+        if (!counted) for (const event of committed) this.rowsCommitted += event.rows;
+        counted = true;
         await this.log.commit(this.group, this.options.topic, position);
-        for (const event of committed) this.rowsCommitted += event.rows;
         const discarded = batch.length - committed.length;
         if (discarded > 0) this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded);
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);

@@ -3,6 +3,8 @@
  * thread of its own, so it never stalls the event loop the hot writes run on. It owns the
  * LakeWriter; the consumer's thread sends it committed events and waits for each lake commit.
  */
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { findDataset } from '../datasets/index.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
@@ -12,6 +14,15 @@ import type { FromWorker, LakeSinkWorkerData, ToWorker } from './lake-sink-proto
 import { serialiseError } from './lake-sink-protocol.ts';
 
 const port = parentPort!;
+// Cold work yields to hot work: on Linux a thread is a task with a nice value of its own, so this
+// thread runs behind the writers' thread and PostgreSQL when the cores are busy. Elsewhere
+// (no /proc/thread-self) it keeps the default priority, which costs speed, never correctness.
+try {
+  const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+  setPriority(tid, 10);
+} catch {
+  // Not Linux, or not permitted: run at normal priority.
+}
 const { lakeRoot } = workerData as LakeSinkWorkerData;
 const metrics = new RecordedMetrics();
 const send = (message: FromWorker) => port.postMessage(message);

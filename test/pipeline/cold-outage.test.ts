@@ -17,14 +17,7 @@ import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
 import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
 import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
 import { useTierflow } from '../support/hot.ts';
-
-async function until(condition: () => Promise<boolean> | boolean, what: string, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { until } from '../support/until.ts';
 
 const bars = (from: number, n: number) =>
   Array.from({ length: n }, (_, i) => ({

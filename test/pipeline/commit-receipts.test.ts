@@ -1,0 +1,214 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { allDatasets, findDataset, marketData } from '../../src/datasets/index.ts';
+import { Repository } from '../../src/hot/repository.ts';
+import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import { LakeWriter } from '../../src/lake/lake-writer.ts';
+import { createFileLog } from '../../src/log/file/index.ts';
+import type { Log } from '../../src/log/log.ts';
+import { METRIC } from '../../src/observe/metrics.ts';
+import { RecordedMetrics } from '../../src/observe/recorded-metrics.ts';
+import { ColdStorageConsumer } from '../../src/pipeline/cold-storage-consumer.ts';
+import type { CommitStatus } from '../../src/pipeline/commit-receipts.ts';
+import { CommitReceipts } from '../../src/pipeline/commit-receipts.ts';
+import type { EventAppender } from '../../src/pipeline/dual-storage-writer.ts';
+import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
+import { LakeEventSink } from '../../src/pipeline/event-sink.ts';
+import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
+import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
+import { collect } from '../log/conformance.ts';
+import { useTierflow } from '../support/hot.ts';
+import { until } from '../support/until.ts';
+
+const TOPIC = 'events';
+const bar = (symbol: string, minute: number, close = 10) => ({
+  symbol,
+  interval: '1m',
+  bucket_start: new Date(Date.UTC(2024, 2, 4, 14, minute)),
+  open: close,
+  high: close,
+  low: close,
+  close,
+  volume: minute,
+  source: 'test',
+});
+
+describe('stage 1 fast path: events appended inside the hot transaction, kept only if it commits', () => {
+  const ctx = useTierflow();
+  const advisoryKey = 4242;
+  let dir: string;
+  let log: Log;
+  let lake: LakeWriter;
+  let receipts: CommitReceipts;
+  let metrics: RecordedMetrics;
+
+  beforeAll(async () => {
+    await ensureStage1Schema(ctx.tf.hot.pool, ctx.schema);
+    receipts = new CommitReceipts(ctx.tf.hot.pool, ctx.schema);
+    // A check PostgreSQL makes at COMMIT, after the event is in the log: symbol FAIL is refused
+    // then, and symbol SLOW waits for an advisory lock the test holds.
+    await ctx.tf.hot.pool.query(`
+      CREATE FUNCTION "${ctx.schema}".at_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.symbol = 'FAIL' THEN RAISE EXCEPTION 'refused at commit'; END IF;
+        IF NEW.symbol = 'SLOW' THEN PERFORM pg_advisory_xact_lock(${advisoryKey}); END IF;
+        RETURN NULL;
+      END $$`);
+    await ctx.tf.hot.pool.query(`
+      CREATE CONSTRAINT TRIGGER at_commit AFTER INSERT OR UPDATE ON "${ctx.schema}".market_data
+      DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "${ctx.schema}".at_commit()`);
+  });
+  beforeEach(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tierflow-receipts-'));
+    log = await createFileLog(path.join(dir, 'log'));
+    lake = await LakeWriter.open(path.join(dir, 'lake'));
+    metrics = new RecordedMetrics();
+    await ctx.tf.hot.pool.query(`TRUNCATE "${ctx.schema}".market_data, "${ctx.schema}".tierflow_outbox`);
+  });
+  afterEach(async () => {
+    await lake.close();
+    await log.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const writerOn = (appender: EventAppender) => {
+    const writer = new DualStorageWriter(ctx.tf.hot, {
+      topic: TOPIC,
+      metrics,
+      logBreaker: { consecutiveFailures: 100 },
+    });
+    writer.publishTo(appender);
+    return { writer, bars: new Repository(marketData, writer, ctx.tf.hot) };
+  };
+  const consumerOf = (commits = receipts) =>
+    new ColdStorageConsumer(log, new LakeEventSink(lake, findDataset), {
+      topic: TOPIC,
+      commits,
+      maxBatchMs: 10,
+      metrics,
+    });
+  const lakeRows = async (sql: string) => {
+    await using query = await openLakeQuery(path.join(dir, 'lake'), allDatasets);
+    return query.query(sql);
+  };
+  const published = (result: string) =>
+    metrics
+      .take()
+      .filter(([, name, , labels]) => name === METRIC.eventsPublished && labels?.result === result).length;
+
+  it('never writes to the lake the event of a transaction that failed at COMMIT', async () => {
+    const { bars } = writerOn(log);
+    await expect(bars.upsert([bar('FAIL', 0)])).rejects.toMatchObject({ code: 'HOT_WRITE' });
+    await bars.upsert([bar('OK', 1)]);
+    const entries = await collect(log, TOPIC, 'earliest');
+    // Both events reached the log inside their transactions, each tagged with its transaction id.
+    expect(entries.map((e) => e.headers.rows)).toEqual(['1', '1']);
+    expect(entries.every((e) => /^\d+$/.test(e.headers.xid ?? ''))).toBe(true);
+    const statuses = await receipts.resolve(entries.map((e) => e.headers.xid!));
+    expect([...statuses.values()]).toEqual(['aborted', 'committed']);
+
+    const consumer = consumerOf();
+    consumer.start();
+    await until(async () => (await log.lag('cold-storage', TOPIC)) === 0, 'the consumer to commit');
+    await consumer.stop();
+    expect(await lakeRows(`SELECT symbol FROM market_data_history`)).toEqual([{ symbol: 'OK' }]);
+    const discarded = metrics.take().filter(([, name]) => name === METRIC.eventsDiscarded);
+    expect(discarded).toEqual([['count', METRIC.eventsDiscarded, 1, { reason: 'rolled_back' }]]);
+    // The committed event's receipt is cleared once it is in the lake.
+    expect(await receipts.count()).toBe(0);
+  });
+
+  it('waits for a transaction whose event is logged but whose COMMIT is still under way', async () => {
+    const { bars } = writerOn(log);
+    const holder = new pg.Client({ connectionString: ctx.url });
+    await holder.connect();
+    await holder.query(`SELECT pg_advisory_lock(${advisoryKey})`);
+    const seen: CommitStatus[] = [];
+    const watching = {
+      resolve: async (xids: readonly string[]) => {
+        const statuses = await receipts.resolve(xids);
+        seen.push(...statuses.values());
+        return statuses;
+      },
+      forget: (xids: readonly string[]) => receipts.forget(xids),
+    };
+    const consumer = consumerOf(watching as CommitReceipts);
+    consumer.start();
+    try {
+      const slow = bars.upsert([bar('SLOW', 2)]);
+      await until(() => seen.includes('pending'), 'the consumer to find the transaction in progress');
+      expect(consumer.rowsCommitted).toBe(0);
+      await holder.query(`SELECT pg_advisory_unlock(${advisoryKey})`);
+      await slow;
+      await until(() => consumer.rowsCommitted === 1, 'the row to reach the lake once committed');
+    } finally {
+      await holder.end();
+      await consumer.stop();
+    }
+    expect(seen.at(-1)).toBe('committed');
+    expect(await lakeRows(`SELECT symbol FROM market_data`)).toEqual([{ symbol: 'SLOW' }]);
+  });
+
+  it('falls back to the outbox while the log fails, keeps later writes behind it, and writes each event once', async () => {
+    let mode: 'up' | 'down' | 'ghost' = 'down';
+    const flaky: EventAppender = {
+      append: async (topic, entries) => {
+        if (mode === 'down')
+          throw Object.assign(new Error('the log is unreachable'), { code: 'ECONNREFUSED' });
+        const positions = await log.append(topic, entries);
+        // A timed-out append that landed all the same: the writer sees a failure.
+        if (mode === 'ghost') throw new Error('append timed out');
+        return positions;
+      },
+    };
+    const { bars } = writerOn(flaky);
+    const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, { topic: TOPIC });
+    const outbox = async () =>
+      (await ctx.tf.hot.pool.query(`SELECT count(*)::int AS n FROM "${ctx.schema}".tierflow_outbox`)).rows[0]
+        .n as number;
+
+    await bars.upsert([bar('K', 0, 1)]);
+    expect(published('error')).toBe(1);
+    mode = 'up';
+    // The log is back, but an older event of the same key still waits: this one queues behind it.
+    await bars.upsert([bar('K', 0, 2)]);
+    expect(await outbox()).toBe(2);
+    expect(await relay.drain()).toBe(2);
+    await bars.upsert([bar('K', 0, 3)]);
+    expect(await outbox()).toBe(0);
+    mode = 'ghost';
+    await bars.upsert([bar('K', 0, 4)]);
+    expect(await outbox()).toBe(1);
+    expect(await relay.drain()).toBe(1);
+
+    const entries = await collect(log, TOPIC, 'earliest');
+    // Relayed, relayed, appended directly, the ghost copy (its receipt superseded), relayed.
+    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
+      'outbox',
+      'outbox',
+      'direct',
+      'direct',
+      'outbox',
+    ]);
+    const consumer = consumerOf();
+    consumer.start();
+    await until(async () => (await log.lag('cold-storage', TOPIC)) === 0, 'the consumer to commit');
+    await consumer.stop();
+    expect(await lakeRows(`SELECT close FROM market_data_history ORDER BY _position`)).toEqual(
+      ['1.000000', '2.000000', '3.000000', '4.000000'].map((close) => ({ close })),
+    );
+    expect(await lakeRows(`SELECT close FROM market_data`)).toEqual([{ close: '4.000000' }]);
+    expect(
+      (
+        await ctx.tf.hot.get(marketData, {
+          symbol: 'K',
+          interval: '1m',
+          bucket_start: '2024-03-04T14:00:00Z',
+        })
+      )?.close,
+    ).toBe('4.000000');
+  });
+});
