@@ -13,6 +13,13 @@ import type { BreakerOptions } from './pipeline/breaker.ts';
 import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
 import { ensureStage1Schema } from './pipeline/stage1-schema.ts';
 import { noopMetrics } from './observe/metrics.ts';
+import type { Log } from './log/log.ts';
+import { defaultLogSpec, openLog } from './log/open-log.ts';
+import { ensureCheckpoints } from './wal/checkpoints.ts';
+import { HotStorageProcessor } from './wal/hot-storage-processor.ts';
+import type { WalRuntime } from './wal/stage2.ts';
+import type { WalAck } from './wal/wal-writer.ts';
+import { WalWriter } from './wal/wal-writer.ts';
 
 export interface TierflowConfig {
   /** A PostgreSQL URL. Default: $DATABASE_URL; without either, the embedded server. */
@@ -25,18 +32,27 @@ export interface TierflowConfig {
   migrate?: boolean;
   upsertStrategy?: UpsertStrategy;
   /**
-   * How writes travel: 'hot-only', or 'dual-write' (stage 1: hot plus a transactional outbox
-   * event per batch, for startStage1 to carry to the lake). Default: $TIERFLOW_MODE or 'hot-only'.
+   * How writes travel: 'hot-only'; 'dual-write' (stage 1: hot, and an event per batch for
+   * startStage1 to carry to the lake); 'wal' (stage 2: the write-ahead log first, applied to hot by
+   * the hot processor started here and to the lake by startStage2). Default: $TIERFLOW_MODE or 'hot-only'.
    */
   mode?: TierflowMode;
   /** Dual-write mode: the hot circuit breaker's settings. */
   hotBreaker?: BreakerOptions;
+  /**
+   * WAL mode: the write-ahead log. An open Log (left open on close), or a spec (`file:<dir>`,
+   * `redis://…`, `nats://…`). Default: $TIERFLOW_LOG or the file log under the data directory.
+   */
+  log?: Log | string;
+  /** WAL mode: acknowledge once durable in the WAL ('wal') or also applied to PostgreSQL ('hot'). Default: $TIERFLOW_WAL_ACK or 'wal'. */
+  walAck?: WalAck;
   poolSize?: number;
   metrics?: Metrics;
 }
 
-export type TierflowMode = 'hot-only' | 'dual-write';
-const MODES: readonly TierflowMode[] = ['hot-only', 'dual-write'];
+export type TierflowMode = 'hot-only' | 'dual-write' | 'wal';
+const MODES: readonly TierflowMode[] = ['hot-only', 'dual-write', 'wal'];
+const ACKS: readonly WalAck[] = ['wal', 'hot'];
 
 export interface Tierflow extends AsyncDisposable {
   readonly mode: TierflowMode;
@@ -46,6 +62,8 @@ export interface Tierflow extends AsyncDisposable {
   readonly databaseUrl: string;
   readonly databaseSource: 'external' | 'embedded';
   readonly schema: string;
+  /** WAL mode: the log and the hot processor applying it (started with the tierflow). */
+  readonly wal: WalRuntime | undefined;
   /** The repository of a dataset by its name (`market_data`, …), for generic tools such as import. */
   repository(name: string): Repository<Record<string, unknown>, Record<string, unknown>>;
   close(): Promise<void>;
@@ -58,8 +76,11 @@ export function resolveConfig(config: TierflowConfig = {}) {
   if (!SCHEMA_NAME.test(schema)) throw new ConfigError(`schema "${schema}" is not a lower-case identifier`);
   const mode = (config.mode ?? process.env.TIERFLOW_MODE ?? 'hot-only') as TierflowMode;
   if (!MODES.includes(mode)) throw new ConfigError(`mode "${mode}" is not one of ${MODES.join(', ')}`);
+  const walAck = (config.walAck ?? process.env.TIERFLOW_WAL_ACK ?? 'wal') as WalAck;
+  if (!ACKS.includes(walAck)) throw new ConfigError(`WAL ack "${walAck}" is not one of ${ACKS.join(', ')}`);
   return {
     mode,
+    walAck,
     databaseUrl: config.databaseUrl ?? (process.env.DATABASE_URL || undefined),
     dataDir: config.dataDir ?? process.env.TIERFLOW_DATA_DIR ?? '.tierflow',
     schema,
@@ -76,15 +97,36 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   try {
     if (config.migrate !== false) await hot.migrate(allDatasets);
     if (resolved.mode === 'dual-write') await ensureStage1Schema(pool, resolved.schema);
+    if (resolved.mode === 'wal') await ensureCheckpoints(pool, resolved.schema);
   } catch (error) {
     await pool.end();
     await database.release();
     throw error;
   }
+  let wal: (WalRuntime & { ownsLog: boolean }) | undefined;
+  if (resolved.mode === 'wal') {
+    const given = config.log;
+    let log: Log;
+    try {
+      log =
+        typeof given === 'object'
+          ? given
+          : await openLog(given ?? defaultLogSpec(resolved.dataDir), { metrics });
+    } catch (error) {
+      await pool.end();
+      await database.release();
+      throw error;
+    }
+    const hotProcessor = new HotStorageProcessor(hot, log, { datasetOf: findDataset, metrics });
+    hotProcessor.start();
+    wal = { log, hotProcessor, ownsLog: typeof given !== 'object' };
+  }
   const writer: StorageWriter =
     resolved.mode === 'dual-write'
       ? new DualStorageWriter(hot, { metrics, breaker: config.hotBreaker })
-      : new HotOnlyWriter(hot, { metrics });
+      : wal
+        ? new WalWriter(wal.log, { ack: resolved.walAck, hotApplied: wal.hotProcessor, metrics })
+        : new HotOnlyWriter(hot, { metrics });
   const make = <R, I>(dataset: Dataset<R, I>) => new Repository(dataset, writer, hot);
   const repositories = Object.fromEntries(
     Object.entries(builtinDatasets).map(([key, dataset]) => [
@@ -97,7 +139,16 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   const close = () =>
     (closing ??= (async () => {
       const errors: unknown[] = [];
-      for (const step of [() => writer.close(), () => pool.end(), () => database.release()]) {
+      const steps = [
+        () => writer.close(),
+        async () => {
+          await wal?.hotProcessor.stop();
+          if (wal?.ownsLog) await wal.log.close();
+        },
+        () => pool.end(),
+        () => database.release(),
+      ];
+      for (const step of steps) {
         try {
           await step();
         } catch (error) {
@@ -116,6 +167,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
     databaseUrl: database.url,
     databaseSource: database.source,
     schema: resolved.schema,
+    wal,
     repository: (name) =>
       make(findDataset(name)) as Repository<Record<string, unknown>, Record<string, unknown>>,
     close,

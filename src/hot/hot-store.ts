@@ -3,8 +3,7 @@ import type { Dataset } from '../core/index.ts';
 import { ValidationError } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import { SEQ_COLUMN, pgArrayElementType } from './ddl.ts';
-import { arrayLiteral } from './encode.ts';
+import { applyDelete } from './delete.ts';
 import type { MigrationOutcome } from './migrate.ts';
 import { migrate } from './migrate.ts';
 import { toHotError } from './pg-errors.ts';
@@ -94,26 +93,9 @@ export class HotStore {
   /** Deletes by normalised keys in one transaction, honouring the sequence guard. */
   async delete(dataset: AnyDataset, keys: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     if (keys.rows.length === 0) return 0;
-    const keyCols = dataset.primaryKey.map((name) => dataset.columns.find((c) => c.name === name)!);
-    const seq = ident(SEQ_COLUMN);
-    const sql =
-      `DELETE FROM ${qualified(this.schema, dataset.name)} AS t ` +
-      `USING unnest(${keyCols.map((c, i) => `$${i + 1}::${pgArrayElementType(c)}[]`).join(', ')}, $${keyCols.length + 1}::bigint[]) ` +
-      `AS k(${[...keyCols.map((c) => ident(c.name)), seq].join(', ')}) ` +
-      `WHERE ${keyCols.map((c) => `t.${ident(c.name)} = k.${ident(c.name)}`).join(' AND ')} ` +
-      `AND (t.${seq} IS NULL OR k.${seq} IS NULL OR t.${seq} <= k.${seq})`;
-    const params = keyCols.map((c) =>
-      arrayLiteral(
-        c,
-        keys.rows.map((k) => k[c.name]),
-      ),
-    );
-    params.push(arrayLiteral({ name: SEQ_COLUMN, kind: 'int64', nullable: true }, keys.sequences));
     return this.timed(dataset, () =>
       inTransaction(this.pool, async (client) => {
-        const deleting = client.query(sql, params);
-        sentHook(also)?.();
-        const deleted = (await deleting).rowCount ?? 0;
+        const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
         await also?.run(client);
         return deleted;
       }),

@@ -43,6 +43,16 @@ export const METRIC = {
   walEntries: 'wal_entries_total',
   /** Log: entries after a group's committed position; labels backend, group, topic. */
   consumerLag: 'log_consumer_lag_entries',
+  /** WAL processors: time to apply one batch to a tier; labels tier. */
+  walApplyLatency: 'wal_apply_latency_seconds',
+  /** WAL processors: entries after a processor's checkpoint; labels tier. */
+  walProcessorLagEntries: 'wal_processor_lag_entries',
+  /** WAL processors: age of the newest entry applied, when it was applied; labels tier. */
+  walProcessorLagSeconds: 'wal_processor_lag_seconds',
+  /** WAL processors: seconds since the checkpoint last moved; labels tier. */
+  walCheckpointAge: 'wal_checkpoint_age_seconds',
+  /** Replay: entries re-applied; labels target. */
+  replayOperations: 'replay_operations_total',
   /** Log: appends refused (fsync failure, full disk, server error); labels backend, reason. */
   walAppendErrors: 'wal_append_errors_total',
 } as const;

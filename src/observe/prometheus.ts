@@ -21,6 +21,11 @@ const HELP: Record<string, string> = {
   wal_entries_total: 'Entries appended to the log',
   log_consumer_lag_entries: 'Entries after a consumer group committed position',
   wal_append_errors_total: 'Log appends refused',
+  wal_apply_latency_seconds: 'Time for a WAL processor to apply one batch to its tier',
+  wal_processor_lag_entries: 'WAL entries after a processor checkpoint',
+  wal_processor_lag_seconds: 'Age of the newest WAL entry a processor applied, at the time it applied it',
+  wal_checkpoint_age_seconds: 'Seconds since a WAL processor checkpoint last moved',
+  replay_operations_total: 'WAL entries re-applied by replay, by target',
   hot_pool_errors_total: 'Errors of idle PostgreSQL connections',
 };
 

@@ -1,15 +1,20 @@
 import type { Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
 
+/** What a batch does to its rows. Repositories write upserts and deletes; insert and update are for other sources. */
+export type ChangeOperation = 'insert' | 'update' | 'upsert' | 'delete';
+const OPERATIONS: readonly string[] = ['insert', 'update', 'upsert', 'delete'];
+
 /**
- * Stage 1's event: one committed hot write of one dataset, as the cold consumer needs it. The
- * rows are the normalised rows the hot tier stored (or the keys, for deletes), so the cold side
- * never validates again and stores exactly what the hot side holds.
+ * One batch of changes to one dataset, on the wire: stage 1's DataWrittenEvent (a committed hot
+ * write, on its way to the lake) and stage 2's WAL entry (a change on its way to both tiers) are
+ * the same record. The rows are validated and normalised (keys only, for deletes), so no reader
+ * validates again and every tier stores exactly the same values.
  */
 export interface DataWrittenEvent {
   dataset: string;
   schemaVersion: number;
-  op: 'upsert' | 'delete';
+  op: ChangeOperation;
   rows: Record<string, unknown>[];
   /** Event time of each row (its dataset's event-time column). */
   eventTimes: string[];
@@ -17,6 +22,8 @@ export interface DataWrittenEvent {
   writtenAt: string;
   /** W3C traceparent of the write, when tracing is on. */
   traceparent?: string;
+  /** Who wrote it: 'dual-write', 'wal', or a caller's name (the WAL's audit trail shows it). */
+  origin?: string;
 }
 
 export class EventDecodeError extends TierflowError {
@@ -41,6 +48,7 @@ interface WireEvent {
   eventTimes?: string[];
   writtenAt: string;
   traceparent?: string;
+  origin?: string;
 }
 
 /** JSON, with int64 values as decimal strings (JSON numbers lose precision past 2^53). */
@@ -67,6 +75,7 @@ export function encodeEvent(event: DataWrittenEvent, eventTimeColumn?: string): 
     ...(derived ? {} : { eventTimes: event.eventTimes }),
     writtenAt: event.writtenAt,
     ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+    ...(event.origin ? { origin: event.origin } : {}),
   };
   return Buffer.from(JSON.stringify(wire));
 }
@@ -90,6 +99,8 @@ export function decodeEvent(
   ) {
     throw new EventDecodeError('a data-written event lacks dataset, columns or values');
   }
+  if (!OPERATIONS.includes(wire.op))
+    throw new EventDecodeError(`a data-written event has an unknown operation "${String(wire.op)}"`);
   const dataset = datasetOf(wire.dataset);
   const count = wire.values[0]?.length ?? 0;
   const int64 = new Set(dataset.columns.filter((c) => c.kind === 'int64').map((c) => c.name));
@@ -117,5 +128,6 @@ export function decodeEvent(
     eventTimes,
     writtenAt: wire.writtenAt,
     ...(wire.traceparent ? { traceparent: wire.traceparent } : {}),
+    ...(wire.origin ? { origin: wire.origin } : {}),
   };
 }

@@ -42,6 +42,8 @@ export class LakeEventSink implements EventSink {
   constructor(
     private readonly lake: LakeSink,
     private readonly datasetOf: (name: string) => Dataset<unknown, unknown>,
+    /** The lake's `source` of these changes when the event does not name its origin. */
+    private readonly source = 'dual-write',
   ) {}
 
   async write(events: readonly EventToWrite[]): Promise<void> {
@@ -62,7 +64,7 @@ export class LakeEventSink implements EventSink {
           after: remove ? undefined : row,
           eventTime: event.eventTimes[i]!,
           position: base + BigInt(i),
-          source: 'dual-write',
+          source: event.origin ?? this.source,
           schemaVersion: event.schemaVersion,
         });
       });

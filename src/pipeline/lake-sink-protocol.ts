@@ -4,6 +4,8 @@ import type { EventToWrite } from './event-sink.ts';
 /** Messages between WorkerEventSink (the consumer's thread) and lake-sink-worker.ts. */
 export interface LakeSinkWorkerData {
   lakeRoot: string;
+  /** The log topic feeding the lake (lake-source.ts). */
+  topic: string;
 }
 
 export type ToWorker = { type: 'write'; id: number; events: EventToWrite[] } | { type: 'close'; id: number };

@@ -7,6 +7,7 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { findDataset } from '../datasets/index.ts';
+import { claimLakeSource } from '../lake/lake-source.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
 import { RecordedMetrics } from '../observe/recorded-metrics.ts';
 import { LakeEventSink } from './event-sink.ts';
@@ -23,13 +24,14 @@ try {
 } catch {
   // Not Linux, or not permitted: run at normal priority.
 }
-const { lakeRoot } = workerData as LakeSinkWorkerData;
+const { lakeRoot, topic } = workerData as LakeSinkWorkerData;
 const metrics = new RecordedMetrics();
 const send = (message: FromWorker) => port.postMessage(message);
 
 let lake: LakeWriter;
 try {
   lake = await LakeWriter.open(lakeRoot, { metrics });
+  await claimLakeSource(lake.root, topic);
 } catch (error) {
   send({ type: 'open-failed', error: serialiseError(error) });
   process.exit(1);

@@ -1,5 +1,3 @@
-import { findDataset } from '../datasets/index.ts';
-import { LakeWriter } from '../lake/lake-writer.ts';
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
@@ -7,9 +5,8 @@ import type { Tierflow } from '../tierflow.ts';
 import { ColdStorageConsumer } from './cold-storage-consumer.ts';
 import { CommitReceipts } from './commit-receipts.ts';
 import { DualStorageWriter, EVENT_TOPIC } from './dual-storage-writer.ts';
-import type { EventSink } from './event-sink.ts';
-import { LakeEventSink } from './event-sink.ts';
-import { WorkerEventSink } from './worker-event-sink.ts';
+import type { LakeThread } from './open-lake-sink.ts';
+import { openLakeSink } from './open-lake-sink.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 
 export { EVENT_TOPIC };
@@ -54,7 +51,7 @@ export async function startStage1(options: {
    * Where the lake is written: 'worker' (default), a worker thread, so decoding and Parquet
    * encoding never hold up the hot writes on this thread; or 'main', this thread.
    */
-  lakeThread?: 'worker' | 'main';
+  lakeThread?: LakeThread;
   onError?: (error: unknown) => void;
 }): Promise<Stage1> {
   const { tf, log } = options;
@@ -64,13 +61,7 @@ export async function startStage1(options: {
     );
   const writer = tf.writer;
   const metrics = options.metrics ?? noopMetrics;
-  let sink: EventSink & { close(): Promise<void> };
-  if ((options.lakeThread ?? 'worker') === 'worker') {
-    sink = await WorkerEventSink.start(options.lakeRoot, { metrics });
-  } else {
-    const lake = await LakeWriter.open(options.lakeRoot, { metrics });
-    sink = Object.assign(new LakeEventSink(lake, findDataset), { close: () => lake.close() });
-  }
+  const sink = await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });
   const relay = new OutboxRelay(tf.hot.pool, tf.schema, log, {
     topic: EVENT_TOPIC,
     metrics,

@@ -47,21 +47,29 @@ export class WorkerEventSink implements EventSink {
 
   private constructor(
     private readonly lakeRoot: string,
+    private readonly topic: string,
     options: { metrics?: Metrics },
   ) {
     this.metrics = options.metrics ?? noopMetrics;
   }
 
-  /** Starts the worker and opens the lake in it; rejects if the lake cannot be opened. */
-  static async start(lakeRoot: string, options: { metrics?: Metrics } = {}): Promise<WorkerEventSink> {
-    const sink = new WorkerEventSink(lakeRoot, options);
+  /**
+   * Starts the worker and opens the lake in it for events of `topic`; rejects if the lake cannot
+   * be opened or is fed by another topic.
+   */
+  static async start(
+    lakeRoot: string,
+    topic: string,
+    options: { metrics?: Metrics } = {},
+  ): Promise<WorkerEventSink> {
+    const sink = new WorkerEventSink(lakeRoot, topic, options);
     await sink.worker();
     return sink;
   }
 
   private worker(): Promise<Worker> {
     this.starting ??= new Promise<Worker>((resolve, reject) => {
-      const data: LakeSinkWorkerData = { lakeRoot: this.lakeRoot };
+      const data: LakeSinkWorkerData = { lakeRoot: this.lakeRoot, topic: this.topic };
       const worker = new Worker(new URL('./lake-sink-worker-boot.js', import.meta.url), { workerData: data });
       let ready = false;
       worker.on('message', (message: FromWorker) => {

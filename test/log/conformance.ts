@@ -191,6 +191,15 @@ export function logConformance(name: string, makeHarness: () => Promise<LogHarne
       expect(await log.topics()).toEqual(expect.arrayContaining([]));
     });
 
+    test('creates a topic on append while a reader is still finding it unknown', async () => {
+      const t = topic('race');
+      const reading = collect(log, t, 'earliest').catch((error: unknown) => error);
+      expect(await log.append(t, [entry('first')])).toHaveLength(1);
+      const read = await reading;
+      expect(read instanceof UnknownTopicError || Array.isArray(read)).toBe(true);
+      expect(await collect(log, t, 'earliest')).toHaveLength(1);
+    });
+
     test('delivers new entries to a following reader, from latest', async () => {
       const t = topic('follow');
       await log.append(t, [entry('before')]);

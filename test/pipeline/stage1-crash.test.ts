@@ -8,11 +8,12 @@ import { reconcile } from '../../src/lake/reconcile.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { createTierflow } from '../../src/tierflow.ts';
+import { startStage2 } from '../../src/wal/stage2.ts';
 import { useTierflow } from '../support/hot.ts';
 import { runThenKill } from '../support/kill-child.ts';
 
-describe('stage 1 under SIGKILL', () => {
-  const ctx = useTierflow({ mode: 'dual-write' });
+describe.each(['dual-write', 'wal'] as const)('%s under SIGKILL', (mode) => {
+  const ctx = useTierflow({ mode: 'hot-only' });
   const dirs: string[] = [];
   afterAll(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
@@ -24,7 +25,7 @@ describe('stage 1 under SIGKILL', () => {
     const acknowledged = new Map<number, number>(); // round → batches acknowledged
     for (let round = 0; round < 10; round++) {
       // Killed at a pseudo-random moment 50–650 ms into the writes (seeded by the round).
-      const args = [ctx.url, ctx.schema, dir, String(round)];
+      const args = [ctx.url, ctx.schema, dir, String(round), mode];
       const { stderr } = await runThenKill(
         'test/pipeline/fixtures/stage1-child.ts',
         args,
@@ -38,13 +39,16 @@ describe('stage 1 under SIGKILL', () => {
     }
     expect([...acknowledged.values()].reduce((a, b) => a + b, 0)).toBeGreaterThan(20);
 
-    // Restart stage 1 and let it catch up with whatever the kills left in the outbox and the log.
-    const tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'dual-write' });
+    // Restart the stage and let it catch up with whatever the kills left in the outbox and the log.
     const log = await createFileLog(path.join(dir, 'log'));
-    const stage1 = await startStage1({ tf, log, lakeRoot: path.join(dir, 'lake'), maxBatchMs: 20 });
-    await stage1.waitCaughtUp(60_000);
-    await stage1.stop();
-    await log.close();
+    const lakeRoot = path.join(dir, 'lake');
+    const tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode, log });
+    const stage =
+      mode === 'wal'
+        ? await startStage2({ wal: tf.wal!, lakeRoot, maxBatchMs: 20 })
+        : await startStage1({ tf, log, lakeRoot, maxBatchMs: 20 });
+    await stage.waitCaughtUp(60_000);
+    await stage.stop();
 
     for (const [round, batches] of acknowledged) {
       const { rows } = await tf.hot.pool.query(
@@ -61,5 +65,6 @@ describe('stage 1 under SIGKILL', () => {
     );
     expect(duplicates[0]).toEqual({ n: 0n });
     await tf.close();
+    await log.close();
   });
 });

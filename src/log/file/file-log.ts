@@ -354,6 +354,15 @@ class FileLog implements Log {
   private topic(name: string, create: boolean): Promise<Topic> {
     if (!isValidTopic(name)) return Promise.reject(new InvalidTopicError(name));
     let topic = this.topicsByName.get(name);
+    // A reader's lookup of a topic that does not exist yet may be under way: an append must not
+    // inherit its "unknown topic", it creates the topic instead.
+    if (topic && create) {
+      const pending = topic;
+      topic = pending.catch((error: unknown) => {
+        if (!(error instanceof UnknownTopicError)) throw error;
+        return this.topic(name, true);
+      });
+    }
     if (!topic) {
       const dir = topicDir(this.dir, name);
       topic = (async () => {

@@ -1,0 +1,30 @@
+import { findDataset } from '../datasets/index.ts';
+import { claimLakeSource } from '../lake/lake-source.ts';
+import { LakeWriter } from '../lake/lake-writer.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import type { EventSink } from './event-sink.ts';
+import { LakeEventSink } from './event-sink.ts';
+import { WorkerEventSink } from './worker-event-sink.ts';
+
+export type LakeThread = 'worker' | 'main';
+
+/**
+ * The lake, opened for the events of one log topic: in a worker thread (default), so decoding and
+ * Parquet encoding never hold up the hot writes on this thread, or on this thread.
+ */
+export async function openLakeSink(
+  lakeRoot: string,
+  topic: string,
+  options: { lakeThread?: LakeThread; metrics?: Metrics } = {},
+): Promise<EventSink & { close(): Promise<void> }> {
+  if ((options.lakeThread ?? 'worker') === 'worker')
+    return WorkerEventSink.start(lakeRoot, topic, { metrics: options.metrics });
+  const lake = await LakeWriter.open(lakeRoot, { metrics: options.metrics });
+  try {
+    await claimLakeSource(lake.root, topic);
+  } catch (error) {
+    await lake.close();
+    throw error;
+  }
+  return Object.assign(new LakeEventSink(lake, findDataset), { close: () => lake.close() });
+}

@@ -1,0 +1,151 @@
+import type { Dataset } from '../core/index.ts';
+import type { HotStore } from '../hot/hot-store.ts';
+import { toHotError } from '../hot/pg-errors.ts';
+import { inTransaction } from '../hot/transaction.ts';
+import { UnknownTopicError } from '../log/errors.ts';
+import type { Log, LogEntry, Position } from '../log/log.ts';
+import type { Metrics } from '../observe/metrics.ts';
+import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import { applyToHot } from './apply-to-hot.ts';
+import { readCheckpoint, saveCheckpoint } from './checkpoints.ts';
+import { WAL_TOPIC, walEntryOf } from './wal-entry.ts';
+
+export interface HotStorageProcessorOptions {
+  topic?: string;
+  /** The checkpoint's name; one per processor reading the topic into this schema. Default 'hot'. */
+  name?: string;
+  /** Entries applied per transaction, at most. Default 64. */
+  maxBatchEntries?: number;
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  datasetOf: (name: string) => Dataset<unknown, unknown>;
+  metrics?: Metrics;
+  onError?: (error: unknown) => void;
+}
+
+interface Waiter {
+  position: Position;
+  resolve: () => void;
+}
+
+/**
+ * Stage 2's hot side: reads the WAL from its checkpoint and applies each batch of entries in one
+ * PostgreSQL transaction, together with the new checkpoint, so rows and checkpoint commit or
+ * fail together. Application is idempotent (applyToHot), so a batch read again after a crash
+ * changes nothing. While PostgreSQL is down the batch is retried with backoff and entries wait in
+ * the log; every failure is reported through `onError` and `write_errors_total{tier="hot"}`.
+ */
+export class HotStorageProcessor {
+  private readonly controller = new AbortController();
+  private running: Promise<void> | undefined;
+  private waiters: Waiter[] = [];
+  /** The last position applied (and checkpointed) by this processor, or by an earlier run. */
+  appliedThrough: Position | undefined;
+  /** Rows inserted, changed or deleted since start. */
+  rowsApplied = 0;
+
+  constructor(
+    private readonly hot: HotStore,
+    private readonly log: Log,
+    private readonly options: HotStorageProcessorOptions,
+  ) {}
+
+  private get metrics(): Metrics {
+    return this.options.metrics ?? noopMetrics;
+  }
+
+  private get name(): string {
+    return this.options.name ?? 'hot';
+  }
+
+  private get topic(): string {
+    return this.options.topic ?? WAL_TOPIC;
+  }
+
+  start(): void {
+    this.running ??= this.loop();
+  }
+
+  private async loop(): Promise<void> {
+    const signal = this.controller.signal;
+    let backoff = this.options.backoffMs ?? 100;
+    while (!signal.aborted) {
+      try {
+        const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+        if (checkpoint) this.advance(checkpoint.position);
+        const from = checkpoint ? { after: checkpoint.position } : ('earliest' as const);
+        for await (const batch of this.log.read(this.topic, {
+          from,
+          signal,
+          maxBatchEntries: this.options.maxBatchEntries ?? 64,
+        })) {
+          await this.apply(batch);
+          backoff = this.options.backoffMs ?? 100;
+        }
+      } catch (error) {
+        if (signal.aborted) break;
+        // No entry yet: the topic appears with the first append.
+        if (!(error instanceof UnknownTopicError)) {
+          this.options.onError?.(error);
+          this.metrics.count(METRIC.writeErrors, { type: 'processor', tier: 'hot' });
+        }
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
+      }
+    }
+  }
+
+  /** Applies entries that follow the checkpoint, and the checkpoint with them, in one transaction. */
+  async apply(batch: readonly LogEntry[]): Promise<void> {
+    if (batch.length === 0) return;
+    const entries = batch.map((e) => walEntryOf(e, this.options.datasetOf));
+    const last = batch[batch.length - 1]!;
+    const started = performance.now();
+    let applied: number;
+    try {
+      applied = await inTransaction(this.hot.pool, async (client) => {
+        const n = await applyToHot(
+          client,
+          this.hot.schema,
+          entries,
+          this.options.datasetOf,
+          this.hot.strategy,
+        );
+        await saveCheckpoint(client, this.hot.schema, this.name, last.position);
+        return n;
+      });
+    } catch (error) {
+      throw toHotError(entries[0]!.table, error);
+    }
+    this.rowsApplied += applied;
+    this.metrics.observe(METRIC.walApplyLatency, (performance.now() - started) / 1000, { tier: 'hot' });
+    this.metrics.count(
+      METRIC.recordsWritten,
+      { repository: 'wal', tier: 'hot' },
+      entries.reduce((n, e) => n + e.data.length, 0),
+    );
+    this.metrics.gauge(METRIC.walProcessorLagSeconds, Math.max(0, (Date.now() - last.timestamp) / 1000), {
+      tier: 'hot',
+    });
+    this.advance(last.position);
+  }
+
+  private advance(position: Position): void {
+    if (this.appliedThrough !== undefined && position <= this.appliedThrough) return;
+    this.appliedThrough = position;
+    const ready = this.waiters.filter((w) => w.position <= position);
+    this.waiters = this.waiters.filter((w) => w.position > position);
+    for (const w of ready) w.resolve();
+  }
+
+  /** Resolves once the entry at `position` is applied (for `ack: 'hot'`: read-your-writes). */
+  waitApplied(position: Position): Promise<void> {
+    if (this.appliedThrough !== undefined && this.appliedThrough >= position) return Promise.resolve();
+    return new Promise((resolve) => this.waiters.push({ position, resolve }));
+  }
+
+  async stop(): Promise<void> {
+    this.controller.abort();
+    await this.running;
+  }
+}

@@ -1,0 +1,73 @@
+import type { Dataset } from '../core/index.ts';
+import type { LogEntry, Position } from '../log/log.ts';
+import type { ChangeOperation, DataWrittenEvent } from '../pipeline/data-written-event.ts';
+import { decodeEvent, encodeEvent } from '../pipeline/data-written-event.ts';
+
+export const WAL_TOPIC = 'wal';
+
+/**
+ * One entry of the write-ahead log: a batch of changes to one dataset, written once and applied
+ * from there to both tiers. Its `sequence` is its log position; row `i` of the entry carries the
+ * row sequence `sequence × 2^20 + i`, which the hot tier stores in `_seq` (its guard against
+ * older changes) and the lake in `_position`, so the two tiers number every change alike.
+ *
+ * Datasets and topics: every dataset shares one topic, `wal`. The log orders it totally, so
+ * entries are applied in exactly the order they were acknowledged, across datasets too (a
+ * company and its bars, a delete and a later re-insert), checkpoints are one position per
+ * processor, and a replay from a time is one seek.
+ *
+ * The codec is stage 1's columnar JSON (data-written-event.ts); bench/wal.ts measures it against
+ * Arrow IPC for the same batch.
+ */
+export interface WALEntry {
+  sequence: Position;
+  /** When the log took the entry, ms since the epoch. */
+  timestamp: number;
+  operation: ChangeOperation;
+  /** The dataset's table name. */
+  table: string;
+  data: Record<string, unknown>[];
+  metadata: {
+    schemaVersion: number;
+    eventTimes: string[];
+    origin: string;
+    traceparent?: string;
+  };
+}
+
+/** Rows one entry may carry: its row sequences pack (entry position, row index). */
+export const ROW_BITS = 20n;
+export const MAX_ENTRY_ROWS = 1 << Number(ROW_BITS);
+
+export function rowSequence(position: Position, index: number): bigint {
+  return (position << ROW_BITS) + BigInt(index);
+}
+
+/** The first entry position whose row sequences begin at or after `sequence`. */
+export function entryOfSequence(sequence: bigint): Position {
+  return sequence >> ROW_BITS;
+}
+
+export function encodeWalPayload(event: DataWrittenEvent, eventTimeColumn: string): Uint8Array {
+  return encodeEvent(event, eventTimeColumn);
+}
+
+export function walEntryOf(
+  entry: LogEntry,
+  datasetOf: (name: string) => Dataset<unknown, unknown>,
+): WALEntry {
+  const event = decodeEvent(entry.payload, datasetOf);
+  return {
+    sequence: entry.position,
+    timestamp: entry.timestamp,
+    operation: event.op,
+    table: event.dataset,
+    data: event.rows,
+    metadata: {
+      schemaVersion: event.schemaVersion,
+      eventTimes: event.eventTimes,
+      origin: event.origin ?? 'wal',
+      ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+    },
+  };
+}
