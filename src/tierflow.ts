@@ -44,6 +44,8 @@ export interface TierflowConfig {
    * `redis://…`, `nats://…`). Default: $TIERFLOW_LOG or the file log under the data directory.
    */
   log?: Log | string;
+  /** Told about failures of background work (WAL mode: the hot processor's retries). */
+  onBackgroundError?: (error: unknown) => void;
   /** WAL mode: acknowledge once durable in the WAL ('wal') or also applied to PostgreSQL ('hot'). Default: $TIERFLOW_WAL_ACK or 'wal'. */
   walAck?: WalAck;
   poolSize?: number;
@@ -117,7 +119,11 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
       await database.release();
       throw error;
     }
-    const hotProcessor = new HotStorageProcessor(hot, log, { datasetOf: findDataset, metrics });
+    const hotProcessor = new HotStorageProcessor(hot, log, {
+      datasetOf: findDataset,
+      metrics,
+      onError: config.onBackgroundError,
+    });
     hotProcessor.start();
     wal = { log, hotProcessor, ownsLog: typeof given !== 'object' };
   }

@@ -8,6 +8,7 @@ import { registerLog } from './commands/log.ts';
 import { registerMigrate } from './commands/migrate.ts';
 import { registerReconcile } from './commands/reconcile.ts';
 import { registerServe } from './commands/serve.ts';
+import { registerReplay, registerWal } from './commands/wal.ts';
 import { reportError } from './report-error.ts';
 
 export function buildProgram(): Command {
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
   registerLakeCompact(registerLake(program));
   registerReconcile(program);
   registerServe(program);
+  registerReplay(program);
+  registerWal(program);
   return program;
 }
 

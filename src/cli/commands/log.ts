@@ -6,7 +6,7 @@ import { resolveConfig } from '../../tierflow.ts';
 import { configFrom, globalOptions } from '../context.ts';
 import { renderTable } from '../table.ts';
 
-async function withLog<T>(
+export async function withLog<T>(
   command: Command,
   work: (log: Awaited<ReturnType<typeof openLog>>) => Promise<T>,
 ): Promise<T> {

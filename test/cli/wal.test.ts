@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { allDatasets } from '../../src/datasets/index.ts';
+import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import { createFileLog } from '../../src/log/file/index.ts';
+import { createTierflow } from '../../src/tierflow.ts';
+import { dropSchema, useTierflow } from '../support/hot.ts';
+
+describe('tierflow replay and tierflow wal history', () => {
+  const ctx = useTierflow({ mode: 'hot-only' });
+  const target = `${ctx.schema}_cli`;
+  let dir: string;
+
+  const tierflow = (...args: string[]) => {
+    const result = spawnSync(process.execPath, ['bin/tierflow.js', '--database-url', ctx.url, ...args], {
+      encoding: 'utf8',
+    });
+    return { code: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'tierflow-cli-wal-'));
+    const log = await createFileLog(path.join(dir, 'log'));
+    const tf = await createTierflow({
+      databaseUrl: ctx.url,
+      schema: ctx.schema,
+      mode: 'wal',
+      log,
+      walAck: 'hot',
+    });
+    const bar = (close: number) => ({
+      symbol: 'CLI',
+      interval: '1m',
+      bucket_start: '2024-03-04T14:30:00Z',
+      open: close,
+      high: close,
+      low: close,
+      close,
+      source: 'cli-test',
+    });
+    await tf.repositories.marketData.upsert([bar(1)]);
+    await tf.repositories.marketData.upsert([bar(2)]);
+    await tf.close();
+    await log.close();
+  });
+  afterAll(async () => {
+    await dropSchema(ctx.url, target);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replays the WAL into another schema and a new lake', async () => {
+    const lake = path.join(dir, 'lake');
+    const result = tierflow(
+      '--schema',
+      target,
+      'replay',
+      '--from',
+      'earliest',
+      '--target',
+      'both',
+      '--log',
+      `file:${path.join(dir, 'log')}`,
+      '--lake',
+      lake,
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/both\s+2\s+2\s+1/);
+    await using query = await openLakeQuery(lake, allDatasets);
+    expect(await query.query(`SELECT close FROM market_data`)).toEqual([{ close: '2.000000' }]);
+  });
+
+  it('prints the audit trail of one record', () => {
+    const result = tierflow(
+      'wal',
+      '--log',
+      `file:${path.join(dir, 'log')}`,
+      'history',
+      '--dataset',
+      'market_data',
+      '--key',
+      'symbol=CLI,interval=1m,bucket_start=2024-03-04T14:30:00Z',
+      '--format',
+      'json',
+    );
+    expect(result.code).toBe(0);
+    const lines = result.stdout
+      .split('\n')
+      .map((l) => JSON.parse(l) as { operation: string; row: { close: string } });
+    expect(lines.map((l) => [l.operation, l.row.close])).toEqual([
+      ['upsert', '1.000000'],
+      ['upsert', '2.000000'],
+    ]);
+  });
+
+  it('refuses an unknown target with a one-line error', () => {
+    const result = tierflow('replay', '--from', 'earliest', '--target', 'lake', '--log', `file:${dir}/log`);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('--target "lake" is not hot, cold or both');
+  });
+});
