@@ -25,6 +25,7 @@ import type { Figure } from './report.ts';
 import { report } from './report.ts';
 import { percentile } from './stats.ts';
 import { benchWorkDir } from './work-dir.ts';
+import { batches, segments, writeSequentially } from './writes.ts';
 
 /**
  * Stage 1's cost, in one run against the same PostgreSQL:
@@ -69,18 +70,6 @@ const HEALTH_POLL_MS = 50;
 /** `count` market_data bars with keys `first` … `first + count - 1` (1,000 symbols a minute). */
 const makeBars = (first: number, count: number): BarInput[] =>
   syntheticBars({ first, count, symbols: SYMBOLS });
-
-/** `list` cut into `n` consecutive parts of (nearly) equal length. */
-function segments<T>(list: T[], n: number): T[][] {
-  const size = Math.ceil(list.length / n);
-  return Array.from({ length: n }, (_, i) => list.slice(i * size, (i + 1) * size)).filter((s) => s.length);
-}
-
-function batches(rows: BarInput[]): BarInput[][] {
-  const out: BarInput[][] = [];
-  for (let offset = 0; offset < rows.length; offset += BATCH) out.push(rows.slice(offset, offset + BATCH));
-  return out;
-}
 
 /** Sums and counts of histogram observations, and a hook on gauges. */
 class MemoryMetrics implements Metrics {
@@ -205,16 +194,6 @@ function ms(n: number): number {
   return Math.round(n * 10) / 10;
 }
 
-async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<number[]> {
-  const latencies: number[] = [];
-  for (const batch of list) {
-    const started = performance.now();
-    await tf.repositories.marketData.upsert(batch as never);
-    latencies.push(performance.now() - started);
-  }
-  return latencies;
-}
-
 /** What one batch's DataWrittenEvent costs this process: JSON encoding (writer) and decoding (consumer). */
 function eventCodecCost(batch: BarInput[]): string {
   const rows = prepareUpsert(marketData as never, batch).rows as Record<string, unknown>[];
@@ -336,9 +315,9 @@ async function serveHealth(serve: ServeProcess, port: number): Promise<ServeHeal
 export async function run(): Promise<void> {
   const lagBatchCount = Math.round(LAG_SECONDS * LAG_BATCHES_PER_S);
   // Keys: [0, ROWS) for parts 1 and 2 (each in its own schema), then the lag part, then warm-up.
-  const main = batches(makeBars(0, ROWS));
-  const lagRows = batches(makeBars(ROWS, lagBatchCount * BATCH));
-  const warmup = batches(makeBars(ROWS + lagBatchCount * BATCH, WARMUP_BATCHES * BATCH));
+  const main = batches(makeBars(0, ROWS), BATCH);
+  const lagRows = batches(makeBars(ROWS, lagBatchCount * BATCH), BATCH);
+  const warmup = batches(makeBars(ROWS + lagBatchCount * BATCH, WARMUP_BATCHES * BATCH), BATCH);
   const expectedHotRows = ROWS + warmup.length * BATCH;
 
   const tmp = await benchWorkDir('dual');

@@ -4,6 +4,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   log: () => import('./log.ts'),
   lake: () => import('./lake.ts'),
   dual: () => import('./dual.ts'),
+  wal: () => import('./wal.ts'),
 };
 
 const name = process.argv[2];

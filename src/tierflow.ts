@@ -119,6 +119,14 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
       await database.release();
       throw error;
     }
+    if (log.backend === 'redis') {
+      if (typeof given !== 'object') await log.close();
+      await pool.end();
+      await database.release();
+      throw new ConfigError(
+        'the WAL cannot run on the Redis log yet: stream IDs exceed the 2^43 positions its row sequences (position × 2^20 + row) allow; use the file log or NATS JetStream',
+      );
+    }
     const hotProcessor = new HotStorageProcessor(hot, log, {
       datasetOf: findDataset,
       metrics,

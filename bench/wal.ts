@@ -1,0 +1,266 @@
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { tableFromIPC, tableToIPC } from 'apache-arrow';
+import { allDatasets, findDataset, marketData } from '../src/datasets/index.ts';
+import { prepareUpsert } from '../src/hot/hot-only-writer.ts';
+import { ident } from '../src/hot/sql.ts';
+import { createTierflow } from '../src/index.ts';
+import type { Tierflow } from '../src/index.ts';
+import { openLakeQuery } from '../src/lake/duckdb-lake.ts';
+import { lakeTable } from '../src/lake/arrow-table.ts';
+import { createFileLog } from '../src/log/file/index.ts';
+import type { Log } from '../src/log/log.ts';
+import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
+import { startStage2 } from '../src/wal/stage2.ts';
+import { WAL_TOPIC } from '../src/wal/wal-entry.ts';
+import type { BarInput } from './bars.ts';
+import { syntheticBars } from './bars.ts';
+import type { Figure } from './report.ts';
+import { report } from './report.ts';
+import { percentile } from './stats.ts';
+import { benchWorkDir } from './work-dir.ts';
+import { batches, writeOnSchedule, writeSequentially } from './writes.ts';
+
+/**
+ * Stage 2's figures, against the same PostgreSQL in one run:
+ *  - reference: the hot-only writer, market_data batches of 1,000 one after the other, measured
+ *    before and after the WAL parts (the mean);
+ *  - end to end per log backend: the same rows appended through the WAL writer (ack 'wal'), timed
+ *    until the hot processor has applied the last entry AND the cold processor has committed it to
+ *    the lake;
+ *  - acknowledgement latency at a steady 10,000 rows/s (10 batches a second, open loop by time)
+ *    with ack 'wal' and with ack 'hot', on the file log;
+ *  - the entry codec: columnar JSON against Arrow IPC for the same 1,000 rows.
+ */
+const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
+const BATCH = 1_000;
+const ACK_SECONDS = Number(process.env.BENCH_ACK_SECONDS ?? 10);
+const SCHEMA = 'bench_wal';
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const makeBars = (first: number, count: number): BarInput[] =>
+  syntheticBars({ first, count, symbols: 1_000 });
+
+function ms(n: number): number {
+  return Math.round(n * 10) / 10;
+}
+
+async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 300_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`wal bench: ${what} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Columnar JSON (the codec in use) against Arrow IPC, per entry of 1,000 rows. */
+function codecCost(batch: BarInput[]): { json: [number, number, number]; arrow: [number, number, number] } {
+  const rows = prepareUpsert(marketData as never, batch).rows as Record<string, unknown>[];
+  const event = {
+    dataset: marketData.name,
+    schemaVersion: marketData.version,
+    op: 'upsert' as const,
+    rows,
+    eventTimes: rows.map((r) => r[marketData.eventTime] as string),
+    writtenAt: new Date().toISOString(),
+  };
+  const time = (work: () => unknown) => {
+    for (let i = 0; i < 20; i++) work();
+    const n = 100;
+    const started = performance.now();
+    for (let i = 0; i < n; i++) work();
+    return (performance.now() - started) / n;
+  };
+  const json = encodeEvent(event, marketData.eventTime);
+  const lakeRows = rows.map((row, i) => ({ row, op: 'u' as const, position: BigInt(i), schemaVersion: 1 }));
+  const arrow = tableToIPC(lakeTable(marketData as never, lakeRows, Date.now() * 1000), 'stream');
+  return {
+    json: [
+      time(() => encodeEvent(event, marketData.eventTime)),
+      time(() => decodeEvent(json, findDataset)),
+      json.length,
+    ],
+    arrow: [
+      time(() => tableToIPC(lakeTable(marketData as never, lakeRows, Date.now() * 1000), 'stream')),
+      time(() => tableFromIPC(arrow).toArray()),
+      arrow.length,
+    ],
+  };
+}
+
+interface Backend {
+  name: string;
+  open(): Promise<Log>;
+  drop(): Promise<void>;
+}
+
+async function available(backend: Backend): Promise<string | undefined> {
+  try {
+    const log = await backend.open();
+    await log.close();
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+export async function run(): Promise<void> {
+  const tmp = await benchWorkDir('wal');
+  const main = batches(makeBars(0, ROWS), BATCH);
+  const ackBatches = batches(makeBars(ROWS, ACK_SECONDS * 10 * BATCH), BATCH);
+  const figures: Record<string, Figure> = {};
+  const notes: string[] = [];
+  const errors: string[] = [];
+  const onError = (e: unknown) => errors.push((e as Error).message);
+  let ref: Tierflow | undefined;
+  const open: { close(): Promise<void> }[] = [];
+  try {
+    ref = await createTierflow({ mode: 'hot-only', schema: SCHEMA, migrate: false });
+    const pool = ref.hot.pool;
+    const dropSchemas = async () => {
+      const { rows } = await pool.query<{ nspname: string }>(
+        `SELECT nspname FROM pg_namespace WHERE nspname LIKE '${SCHEMA}%'`,
+      );
+      for (const r of rows) await pool.query(`DROP SCHEMA ${ident(r.nspname)} CASCADE`);
+    };
+    await dropSchemas();
+    await ref.hot.migrate(allDatasets);
+    console.log(
+      `wal benchmark: ${ROWS.toLocaleString()} market_data rows in batches of ${BATCH.toLocaleString()}; ` +
+        `ack latency over ${ACK_SECONDS} s at 10,000 rows/s (${ref.databaseSource} PostgreSQL, ${os.cpus().length} cores)`,
+    );
+
+    const refRates: number[] = [];
+    const hotOnly = async () => {
+      await pool.query(`TRUNCATE ${ident(SCHEMA)}.${ident(marketData.name)}`);
+      const started = performance.now();
+      await writeSequentially(ref!, main);
+      refRates.push(ROWS / ((performance.now() - started) / 1000));
+    };
+    await hotOnly();
+
+    const backends: Backend[] = [
+      {
+        name: 'file',
+        open: () => createFileLog(path.join(tmp, 'file-log')),
+        drop: () => rm(path.join(tmp, 'file-log'), { recursive: true, force: true }),
+      },
+      {
+        name: 'nats',
+        open: async () =>
+          (await import('../src/log/nats/index.ts')).createNatsLog(NATS_URL, { prefix: 'BENCHWAL' }),
+        drop: async () => (await import('../src/log/nats/index.ts')).dropNatsPrefix(NATS_URL, 'BENCHWAL'),
+      },
+    ];
+    notes.push(
+      'redis: not measured; the WAL refuses the Redis log (stream IDs exceed the 2^43 positions of its row sequences)',
+    );
+    for (const backend of backends) {
+      const missing = await available(backend);
+      if (missing) {
+        notes.push(`${backend.name}: not measured, the server is not reachable (${missing})`);
+        continue;
+      }
+      await backend.drop();
+      const log = await backend.open();
+      open.push(log);
+      const schema = `${SCHEMA}_${backend.name}`;
+      const tf = await createTierflow({
+        databaseUrl: ref.databaseUrl,
+        schema,
+        mode: 'wal',
+        log,
+        onBackgroundError: onError,
+      });
+      open.push(tf);
+      const lakeRoot = path.join(tmp, `lake-${backend.name}`);
+      const stage2 = await startStage2({ wal: tf.wal!, lakeRoot, maxBatchMs: 250, onError });
+      open.push({ close: () => stage2.stop() });
+      const started = performance.now();
+      await writeSequentially(tf, main);
+      const appended = performance.now();
+      const last = (await log.stats(WAL_TOPIC)).last!;
+      await waitFor(() => tf.wal!.hotProcessor.appliedThrough === last, `${backend.name}: hot caught up`);
+      const hotDone = performance.now();
+      await stage2.waitCaughtUp(300_000);
+      const done = performance.now();
+      const seconds = (done - started) / 1000;
+      figures[`wal_${backend.name}_end_to_end_rows_per_s`] = {
+        value: ROWS / seconds,
+        unit: 'rows/s',
+        reference: 'hot_only_rows_per_s',
+      };
+      const hotRows = await tf.repositories.marketData.count();
+      await stage2.stop();
+      let lakeRows: number;
+      {
+        await using lake = await openLakeQuery(lakeRoot, allDatasets);
+        lakeRows = Number((await lake.query('SELECT count(*) AS n FROM market_data'))[0]!.n);
+      }
+      if (hotRows !== ROWS || lakeRows !== ROWS)
+        throw new Error(`${backend.name}: ${ROWS} rows appended, ${hotRows} hot, ${lakeRows} in the lake`);
+      notes.push(
+        `${backend.name}: appends ${((appended - started) / 1000).toFixed(1)} s (${Math.round(ROWS / ((appended - started) / 1000)).toLocaleString()} rows/s, ack 'wal'), ` +
+          `hot applied at ${((hotDone - started) / 1000).toFixed(1)} s, ` +
+          `lake committed at ${((done - started) / 1000).toFixed(1)} s; ${ROWS.toLocaleString()} rows in both tiers`,
+      );
+      await tf.close();
+      await log.close();
+      open.length = 0;
+      await backend.drop();
+    }
+
+    // Acknowledgement latency at 10,000 rows/s, file log.
+    for (const ack of ['wal', 'hot'] as const) {
+      const dir = path.join(tmp, `ack-${ack}`);
+      const log = await createFileLog(path.join(dir, 'log'));
+      const tf = await createTierflow({
+        databaseUrl: ref.databaseUrl,
+        schema: `${SCHEMA}_ack_${ack}`,
+        mode: 'wal',
+        log,
+        walAck: ack,
+        onBackgroundError: onError,
+      });
+      const stage2 = await startStage2({
+        wal: tf.wal!,
+        lakeRoot: path.join(dir, 'lake'),
+        maxBatchMs: 250,
+        onError,
+      });
+      await writeSequentially(tf, ackBatches.slice(0, 5)); // warm-up
+      const latencies = await writeOnSchedule(tf, ackBatches.slice(5), 10);
+      await stage2.waitCaughtUp(120_000);
+      await stage2.stop();
+      await tf.close();
+      await log.close();
+      figures[`ack_${ack}_p50_ms`] = { value: ms(percentile(latencies, 0.5)), unit: 'ms' };
+      figures[`ack_${ack}_p99_ms`] = { value: ms(percentile(latencies, 0.99)), unit: 'ms' };
+    }
+
+    await hotOnly();
+    figures.hot_only_rows_per_s = { value: (refRates[0]! + refRates[1]!) / 2, unit: 'rows/s' };
+    notes.unshift(
+      `hot-only: ${refRates.map((r) => Math.round(r).toLocaleString()).join(' and ')} rows/s (before and after; the reference is the mean)`,
+    );
+    const codec = codecCost(main[0]!);
+    notes.push(
+      `entry codec, 1,000 market_data rows: columnar JSON encode ${codec.json[0].toFixed(2)} ms, decode ${codec.json[1].toFixed(2)} ms, ${(codec.json[2] / 1024).toFixed(0)} KiB; ` +
+        `Arrow IPC encode ${codec.arrow[0].toFixed(2)} ms, decode ${codec.arrow[1].toFixed(2)} ms, ${(codec.arrow[2] / 1024).toFixed(0)} KiB`,
+    );
+    const fileRate = figures.wal_file_end_to_end_rows_per_s?.value ?? Number.NaN;
+    notes.push(
+      `done when: file log end to end ≥ 100,000 rows/s: ${Math.round(fileRate).toLocaleString()} → ${fileRate >= 100_000 ? 'met' : 'NOT met'}; ` +
+        `ack 'wal' p99 ≤ 10 ms at 10,000 rows/s: ${figures.ack_wal_p99_ms!.value} ms → ${figures.ack_wal_p99_ms!.value <= 10 ? 'met' : 'NOT met'}`,
+    );
+    if (errors.length) notes.push(`background errors (retried): ${errors.length}; first: ${errors[0]}`);
+    report('wal', figures, notes);
+    await dropSchemas();
+  } finally {
+    // Cleanup after a failure: reported, and the original error still propagates.
+    for (const o of open.reverse())
+      await o.close().catch((e: unknown) => console.error(`wal bench cleanup: ${(e as Error).message}`));
+    await ref?.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
+}

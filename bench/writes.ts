@@ -1,0 +1,46 @@
+import type { Tierflow } from '../src/index.ts';
+import type { BarInput } from './bars.ts';
+
+/** Rows cut into batches of `size`. */
+export function batches(rows: BarInput[], size: number): BarInput[][] {
+  const out: BarInput[][] = [];
+  for (let offset = 0; offset < rows.length; offset += size) out.push(rows.slice(offset, offset + size));
+  return out;
+}
+
+/** `list` cut into `n` consecutive parts of (nearly) equal length. */
+export function segments<T>(list: T[], n: number): T[][] {
+  const size = Math.ceil(list.length / n);
+  return Array.from({ length: n }, (_, i) => list.slice(i * size, (i + 1) * size)).filter((s) => s.length);
+}
+
+/** Upserts the batches one after the other; returns each batch's latency in ms. */
+export async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<number[]> {
+  const latencies: number[] = [];
+  for (const batch of list) {
+    const started = performance.now();
+    await tf.repositories.marketData.upsert(batch as never);
+    latencies.push(performance.now() - started);
+  }
+  return latencies;
+}
+
+/**
+ * Upserts `list[k]` at `k / perSecond` seconds after the start (open loop by time), so a slow
+ * write does not slow the schedule; returns each batch's latency in ms, from when it was due.
+ */
+export async function writeOnSchedule(
+  tf: Tierflow,
+  list: BarInput[][],
+  perSecond: number,
+): Promise<number[]> {
+  const t0 = performance.now();
+  const pending = list.map(async (batch, k) => {
+    const due = t0 + (k * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await tf.repositories.marketData.upsert(batch as never);
+    return performance.now() - due;
+  });
+  return Promise.all(pending);
+}
