@@ -133,7 +133,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
       onError: config.onBackgroundError,
     });
     hotProcessor.start();
-    wal = { log, hotProcessor, ownsLog: typeof given !== 'object' };
+    wal = { log, hotProcessor, hot, ownsLog: typeof given !== 'object' };
   }
   const writer: StorageWriter =
     resolved.mode === 'dual-write'

@@ -23,12 +23,14 @@ export async function readCheckpoint(
   schema: string,
   processor: string,
 ): Promise<{ position: Position; updatedAt: Date } | undefined> {
-  const { rows } = await db.query<{ position: bigint | string; updated_at: Date }>(
-    `SELECT position, updated_at FROM ${qualified(schema, CHECKPOINTS_TABLE)} WHERE processor = $1`,
+  // The pool's type parsers give timestamps as text: the time travels as epoch milliseconds.
+  const { rows } = await db.query<{ position: bigint | string; updated_ms: number | string }>(
+    `SELECT position, (extract(epoch FROM updated_at) * 1000)::float8 AS updated_ms
+       FROM ${qualified(schema, CHECKPOINTS_TABLE)} WHERE processor = $1`,
     [processor],
   );
   const row = rows[0];
-  return row ? { position: BigInt(row.position), updatedAt: row.updated_at } : undefined;
+  return row ? { position: BigInt(row.position), updatedAt: new Date(Number(row.updated_ms)) } : undefined;
 }
 
 /** Inside the caller's transaction. */

@@ -6,11 +6,15 @@ import { openLakeSink } from '../pipeline/open-lake-sink.ts';
 import { ColdStorageProcessor, WAL_COLD_GROUP } from './cold-storage-processor.ts';
 import type { HotStorageProcessor } from './hot-storage-processor.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
+import { readCheckpoint } from './checkpoints.ts';
+import type { HotStore } from '../hot/hot-store.ts';
 
 /** What stage 2 needs of a tierflow in WAL mode. */
 export interface WalRuntime {
   readonly log: Log;
   readonly hotProcessor: HotStorageProcessor;
+  /** Where the hot processor keeps its checkpoint. */
+  readonly hot: HotStore;
 }
 
 export interface Stage2Status {
@@ -70,6 +74,11 @@ export async function startStage2(options: {
     const coldLag = await log.lag(WAL_COLD_GROUP, WAL_TOPIC);
     metrics.gauge(METRIC.walProcessorLagEntries, hotLag, { tier: 'hot' });
     metrics.gauge(METRIC.walProcessorLagEntries, coldLag, { tier: 'cold' });
+    const checkpoint = await readCheckpoint(options.wal.hot.pool, options.wal.hot.schema, 'hot');
+    if (checkpoint)
+      metrics.gauge(METRIC.walCheckpointAge, (Date.now() - checkpoint.updatedAt.getTime()) / 1000, {
+        tier: 'hot',
+      });
     return { hotLag, coldLag, coldBreaker: cold.coldBreaker.state, caughtUp: hotLag === 0 && coldLag === 0 };
   };
   let stopped: Promise<void> | undefined;
