@@ -1,12 +1,13 @@
 import type { Dataset, StorageWriter } from './core/index.ts';
 import { ConfigError } from './core/index.ts';
-import { allDatasets, builtinDatasets, findDataset } from './datasets/index.ts';
+import { allDatasets, findDataset } from './datasets/index.ts';
 import { openDatabase } from './hot/database.ts';
 import { HotOnlyWriter } from './hot/hot-only-writer.ts';
 import { HotStore } from './hot/hot-store.ts';
 import { createPool } from './hot/pool.ts';
-import type { Repositories } from './hot/repositories.ts';
 import { Repository } from './hot/repository.ts';
+import { buildRepositories } from './hot/build-repositories.ts';
+import type { Repositories } from './hot/repositories.ts';
 import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
 import type { BreakerOptions } from './pipeline/breaker.ts';
@@ -142,12 +143,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
         ? new WalWriter(wal.log, { ack: resolved.walAck, hotApplied: wal.hotProcessor, metrics })
         : new HotOnlyWriter(hot, { metrics });
   const make = <R, I>(dataset: Dataset<R, I>) => new Repository(dataset, writer, hot);
-  const repositories = Object.fromEntries(
-    Object.entries(builtinDatasets).map(([key, dataset]) => [
-      key,
-      make(dataset as Dataset<unknown, unknown>),
-    ]),
-  ) as unknown as Repositories;
+  const repositories = buildRepositories(writer, hot);
 
   let closing: Promise<void> | undefined;
   const close = () =>

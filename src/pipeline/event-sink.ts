@@ -1,6 +1,8 @@
 import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
-import type { LakeCommit } from '../lake/lake-writer.ts';
+import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
+import type { PositionRun } from '../lake/position-map.ts';
+import { ROW_BITS, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
 import { decodeEvent } from './data-written-event.ts';
 
@@ -20,41 +22,60 @@ export interface LakeSink {
   write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit>;
 }
 
-/** Rows one event may carry: the lake position of a row packs (event position, index). */
-const ROW_BITS = 20n;
-const MAX_EVENT_POSITION = 1n << (63n - ROW_BITS);
+const MAX_LAKE_POSITION = (1n << 63n) - 1n;
+const MAX_ROWS = 1 << Number(ROW_BITS);
 
 export class LakePositionError extends TierflowError {
   constructor(position: Position) {
     super(
       'LAKE_POSITION',
-      `event position ${position} is too large to number its rows in the lake (limit 2^43); use the file or NATS log for stage 1`,
+      `event position ${position} is too large to number its rows in the lake (limit 2^43 entries); use the file or NATS log`,
     );
   }
 }
 
+/** Where lake positions come from when several topics feed one lake over time (position-map.ts). */
+export interface LakeRuns {
+  lake: LakeWriter;
+  datasets: readonly string[];
+  topic: string;
+}
+
+const SINGLE_RUN: PositionRun = { topic: '', from: 0n, base: 0n };
+
 /**
  * Decodes events into Change envelopes and writes each dataset's changes to the lake. A row's lake
- * position is its event's log position × 2^20 + its index in the event: a pure function of the
- * log, so events read again after a crash carry the positions the lake holds, and it skips them.
+ * position is its event's log position × 2^20 + its index in the event (shifted into the topic's
+ * run when `runs` is given): a pure function of the log, so events read again after a crash carry
+ * the positions the lake holds, and it skips them.
  */
 export class LakeEventSink implements EventSink {
+  private run: PositionRun | undefined;
+
   constructor(
     private readonly lake: LakeSink,
     private readonly datasetOf: (name: string) => Dataset<unknown, unknown>,
-    /** The lake's `source` of these changes when the event does not name its origin. */
-    private readonly source = 'dual-write',
+    private readonly options: {
+      /** The lake's `source` of these changes when the event does not name its origin. */
+      source?: string;
+      runs?: LakeRuns;
+    } = {},
   ) {}
 
   async write(events: readonly EventToWrite[]): Promise<void> {
+    if (events.length === 0) return;
+    const runs = this.options.runs;
+    this.run ??= runs ? await openRun(runs.lake, runs.datasets, runs.topic, events[0]!.position) : SINGLE_RUN;
+    const run = this.run;
     const byDataset = new Map<string, Change[]>();
     for (const { position, payload } of events) {
-      if (position >= MAX_EVENT_POSITION) throw new LakePositionError(position);
+      if (position < run.from || lakePosition(run, position, 0) + BigInt(MAX_ROWS) > MAX_LAKE_POSITION)
+        throw new LakePositionError(position);
       const event = decodeEvent(payload, this.datasetOf);
       const dataset = this.datasetOf(event.dataset);
       let changes = byDataset.get(event.dataset);
       if (!changes) byDataset.set(event.dataset, (changes = []));
-      const base = position << ROW_BITS;
+      const base = lakePosition(run, position, 0);
       const remove = event.op === 'delete';
       event.rows.forEach((row, i) => {
         changes.push({
@@ -64,7 +85,7 @@ export class LakeEventSink implements EventSink {
           after: remove ? undefined : row,
           eventTime: event.eventTimes[i]!,
           position: base + BigInt(i),
-          source: event.origin ?? this.source,
+          source: event.origin ?? this.options.source ?? 'dual-write',
           schemaVersion: event.schemaVersion,
         });
       });

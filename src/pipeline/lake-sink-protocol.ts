@@ -4,7 +4,7 @@ import type { EventToWrite } from './event-sink.ts';
 /** Messages between WorkerEventSink (the consumer's thread) and lake-sink-worker.ts. */
 export interface LakeSinkWorkerData {
   lakeRoot: string;
-  /** The log topic feeding the lake (lake-source.ts). */
+  /** The log topic feeding the lake (its run: position-map.ts). */
   topic: string;
 }
 

@@ -7,10 +7,10 @@ import { readlinkSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { findDataset } from '../datasets/index.ts';
-import { claimLakeSource } from '../lake/lake-source.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
 import { RecordedMetrics } from '../observe/recorded-metrics.ts';
 import { LakeEventSink } from './event-sink.ts';
+import { lakeRuns } from './open-lake-sink.ts';
 import type { FromWorker, LakeSinkWorkerData, ToWorker } from './lake-sink-protocol.ts';
 import { serialiseError } from './lake-sink-protocol.ts';
 
@@ -31,12 +31,11 @@ const send = (message: FromWorker) => port.postMessage(message);
 let lake: LakeWriter;
 try {
   lake = await LakeWriter.open(lakeRoot, { metrics });
-  await claimLakeSource(lake.root, topic);
 } catch (error) {
   send({ type: 'open-failed', error: serialiseError(error) });
   process.exit(1);
 }
-const sink = new LakeEventSink(lake, findDataset);
+const sink = new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic) });
 // One request at a time, in order: the lake commits batches in log order.
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToWorker) => {

@@ -1,12 +1,16 @@
-import { findDataset } from '../datasets/index.ts';
-import { claimLakeSource } from '../lake/lake-source.ts';
+import { allDatasets, findDataset } from '../datasets/index.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
 import type { Metrics } from '../observe/metrics.ts';
-import type { EventSink } from './event-sink.ts';
+import type { EventSink, LakeRuns } from './event-sink.ts';
 import { LakeEventSink } from './event-sink.ts';
 import { WorkerEventSink } from './worker-event-sink.ts';
 
 export type LakeThread = 'worker' | 'main';
+
+/** Runs over every built-in dataset's manifest: a new run starts above anything the lake holds. */
+export function lakeRuns(lake: LakeWriter, topic: string): LakeRuns {
+  return { lake, topic, datasets: allDatasets.map((d) => d.name) };
+}
 
 /**
  * The lake, opened for the events of one log topic: in a worker thread (default), so decoding and
@@ -20,11 +24,7 @@ export async function openLakeSink(
   if ((options.lakeThread ?? 'worker') === 'worker')
     return WorkerEventSink.start(lakeRoot, topic, { metrics: options.metrics });
   const lake = await LakeWriter.open(lakeRoot, { metrics: options.metrics });
-  try {
-    await claimLakeSource(lake.root, topic);
-  } catch (error) {
-    await lake.close();
-    throw error;
-  }
-  return Object.assign(new LakeEventSink(lake, findDataset), { close: () => lake.close() });
+  return Object.assign(new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic) }), {
+    close: () => lake.close(),
+  });
 }
