@@ -76,14 +76,41 @@ export class HotStorageProcessor {
         const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
         if (checkpoint) this.advance(checkpoint.position);
         const from = checkpoint ? { after: checkpoint.position } : ('earliest' as const);
-        for await (const batch of this.log.read(this.topic, {
-          from,
-          signal,
-          maxBatchEntries: this.options.maxBatchEntries ?? 16,
-        })) {
-          await this.apply(batch);
-          backoff = this.options.backoffMs ?? 100;
+        // Pipelined: the next batch is decoded while PostgreSQL applies the previous one; the
+        // applies themselves stay strictly in order, each with its checkpoint. A failed apply
+        // stops the reader at once, and the loop starts again from the checkpoint, which moved
+        // only with the batches that committed.
+        const reader = new AbortController();
+        const stop = () => reader.abort();
+        signal.addEventListener('abort', stop);
+        let failure: { error: unknown } | undefined;
+        let applying: Promise<void> = Promise.resolve();
+        try {
+          for await (const batch of this.log.read(this.topic, {
+            from,
+            signal: reader.signal,
+            maxBatchEntries: this.options.maxBatchEntries ?? 16,
+          })) {
+            const entries = await this.decode(batch);
+            await applying;
+            if (failure) break;
+            applying = this.applyEntries(batch, entries).then(
+              () => {
+                backoff = this.options.backoffMs ?? 100;
+              },
+              (error: unknown) => {
+                failure ??= { error };
+                reader.abort();
+              },
+            );
+          }
+        } catch (error) {
+          if (!failure && !signal.aborted) throw error;
+        } finally {
+          signal.removeEventListener('abort', stop);
+          await applying;
         }
+        if (failure) throw failure.error;
       } catch (error) {
         if (signal.aborted) break;
         // No entry yet: the topic appears with the first append.
@@ -97,20 +124,36 @@ export class HotStorageProcessor {
     }
   }
 
-  /** Applies entries that follow the checkpoint, and the checkpoint with them, in one transaction. */
-  async apply(batch: readonly LogEntry[]): Promise<void> {
-    if (batch.length === 0) return;
-    // Decoded one entry per turn of the event loop: writers sharing this thread keep their latency.
+  /** Decodes a batch, one entry per turn of the event loop, so writers sharing this thread keep their latency. */
+  private async decode(batch: readonly LogEntry[]): Promise<WALEntry[]> {
     const entries: WALEntry[] = [];
     for (const e of batch) {
       entries.push(walEntryOf(e, this.options.datasetOf));
       await yieldToEventLoop();
     }
+    return entries;
+  }
+
+  /** Applies entries that follow the checkpoint, and the checkpoint with them, in one transaction. */
+  async apply(batch: readonly LogEntry[]): Promise<void> {
+    if (batch.length === 0) return;
+    await this.applyEntries(batch, await this.decode(batch));
+  }
+
+  /**
+   * One transaction: the rows and the checkpoint. It commits asynchronously
+   * (`synchronous_commit = off`): the hot tier is derived from the WAL, which is durable already,
+   * and the checkpoint commits or is lost together with the rows, so a crash of PostgreSQL that
+   * loses the last commits only makes the processor apply those entries again.
+   */
+  private async applyEntries(batch: readonly LogEntry[], entries: readonly WALEntry[]): Promise<void> {
+    if (batch.length === 0) return;
     const last = batch[batch.length - 1]!;
     const started = performance.now();
     let applied: number;
     try {
       applied = await inTransaction(this.hot.pool, async (client) => {
+        await client.query('SET LOCAL synchronous_commit = off');
         const n = await applyToHot(
           client,
           this.hot.schema,
