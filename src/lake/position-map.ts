@@ -31,12 +31,26 @@ export class LakeRunError extends TierflowError {
   }
 }
 
+export interface RunOptions {
+  /**
+   * The topic that fed lakes written before runs existed (stage 1's events): such a lake, non-empty
+   * and without a runs file, is recorded as one run of this topic from 0.
+   */
+  legacyTopic?: string;
+  /**
+   * Replaying: never start a run above newer changes of another topic (that would make old
+   * changes the latest); only an empty lake or one whose last run is this topic's is accepted.
+   */
+  replay?: boolean;
+}
+
 /** The run `topic` writes under, starting one if another topic wrote the lake last. */
 export async function openRun(
   lake: LakeWriter,
   datasets: readonly string[],
   topic: string,
   first: bigint,
+  options: RunOptions = {},
 ): Promise<PositionRun> {
   const file = path.join(lake.root, FILE);
   let runs: PositionRun[] = [];
@@ -48,35 +62,48 @@ export async function openRun(
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   }
+  let max = -1n;
+  for (const name of datasets) {
+    const position = (await lake.manifest(name)).lastPosition;
+    if (position !== null && BigInt(position) > max) max = BigInt(position);
+  }
+  if (runs.length === 0 && max >= 0n) {
+    if (options.legacyTopic === undefined)
+      throw new LakeRunError(
+        `the lake ${lake.root} holds rows but no record of the log topic that numbered them`,
+      );
+    runs.push({ topic: options.legacyTopic, from: 0n, base: 0n });
+  }
   const last = runs.at(-1);
   if (last?.topic === topic) {
-    // (The runs file names its topics; lakes written before it existed have none, see below.)
     if (first < last.from)
       throw new LakeRunError(
         `entry ${first} of "${topic}" comes from before its current lake run (from ${last.from}); its consumer was not drained before the switch`,
       );
+    if (runs.length > 0) await saveRuns(file, runs);
     return last;
   }
-  let max = -1n;
-  if (last !== undefined)
-    for (const name of datasets) {
-      const position = (await lake.manifest(name)).lastPosition;
-      if (position !== null && BigInt(position) > max) max = BigInt(position);
-    }
-  // The first run starts at 0 (a lake holding rows from before runs existed was fed by this
-  // topic, numbered that way); a later one just above the highest position the lake holds.
+  if (last !== undefined && options.replay)
+    throw new LakeRunError(
+      `the lake's newest changes came from "${last.topic}"; replaying "${topic}" into it would put older changes above newer ones: replay into an empty lake`,
+    );
+  // The first run starts at 0; a later one just above the highest position the lake holds.
   const run =
     last === undefined
       ? { topic, from: 0n, base: 0n }
       : { topic, from: first, base: ((max >> ROW_BITS) + 1n) << ROW_BITS };
   runs.push(run);
+  await saveRuns(file, runs);
+  return run;
+}
+
+async function saveRuns(file: string, runs: readonly PositionRun[]): Promise<void> {
   await writeFileAtomic(
     file,
     JSON.stringify({
       runs: runs.map((r) => ({ topic: r.topic, from: String(r.from), base: String(r.base) })),
     }),
   );
-  return run;
 }
 
 /** The lake position of row `index` of the entry at log position `position`, in `run`. */

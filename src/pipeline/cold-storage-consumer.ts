@@ -104,7 +104,9 @@ export class ColdStorageConsumer {
     const maxMs = this.options.maxBatchMs ?? 1_000;
     this.timer = setInterval(
       () => {
-        if (this.oldestBuffered !== undefined && Date.now() - this.oldestBuffered >= maxMs) void this.flush();
+        if (this.oldestBuffered !== undefined && Date.now() - this.oldestBuffered >= maxMs)
+          // A failure was reported by flushNow already; the batch waits in the log.
+          this.flush().catch(() => undefined);
       },
       Math.max(10, Math.floor(maxMs / 4)),
     );
@@ -123,6 +125,8 @@ export class ColdStorageConsumer {
           if (this.bufferedRows >= (this.options.maxBatchRows ?? 10_000)) await this.flush();
         }
       } catch (error) {
+        // Stopping aborts the read: not a failure.
+        if (signal.aborted) break;
         if (!(error instanceof UnknownTopicError)) this.options.onError?.(error);
         // No event yet (the topic appears with the first one), or a read failed: try again soon.
         await new Promise((resolve) => setTimeout(resolve, 200));
@@ -144,7 +148,8 @@ export class ColdStorageConsumer {
 
   /** Writes everything buffered to the lake, then commits the log position. Serialised. */
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(() => this.flushNow());
+    // One failed flush (only when stopping) must not fail the flushes queued behind it.
+    this.flushing = this.flushing.catch(() => undefined).then(() => this.flushNow());
     return this.flushing;
   }
 

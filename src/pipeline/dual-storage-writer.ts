@@ -1,6 +1,6 @@
 import type { PoolClient } from 'pg';
 import type { Dataset } from '../core/index.ts';
-import { HotConnectionError } from '../core/index.ts';
+import { HotConnectionError, ValidationError } from '../core/index.ts';
 import type { HotStore } from '../hot/hot-store.ts';
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -21,6 +21,7 @@ type AnyDataset = Dataset<unknown, unknown>;
 export type EventAppender = Pick<Log, 'append'>;
 
 export const EVENT_TOPIC = 'data-written';
+const MAX_EVENT_ROWS = 1 << 20;
 
 /**
  * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the
@@ -90,6 +91,14 @@ export class DualStorageWriter extends HotOnlyWriter {
     op: 'upsert' | 'delete',
   ): AlsoInTransaction {
     const rows = batch.rows as Record<string, unknown>[];
+    // A row's lake position is its event's position × 2^20 + its index: more would collide.
+    if (rows.length > MAX_EVENT_ROWS)
+      throw new ValidationError(
+        dataset.name,
+        MAX_EVENT_ROWS,
+        '(batch)',
+        `an event holds at most ${MAX_EVENT_ROWS} rows; split the batch`,
+      );
     const writtenAt = new Date().toISOString();
     // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
     const now = `${writtenAt.slice(0, 23)}000Z`;

@@ -1,7 +1,7 @@
 import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
 import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
-import type { PositionRun } from '../lake/position-map.ts';
+import type { PositionRun, RunOptions } from '../lake/position-map.ts';
 import { ROW_BITS, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
 import { decodeEvent } from './data-written-event.ts';
@@ -35,7 +35,7 @@ export class LakePositionError extends TierflowError {
 }
 
 /** Where lake positions come from when several topics feed one lake over time (position-map.ts). */
-export interface LakeRuns {
+export interface LakeRuns extends RunOptions {
   lake: LakeWriter;
   datasets: readonly string[];
   topic: string;
@@ -65,7 +65,9 @@ export class LakeEventSink implements EventSink {
   async write(events: readonly EventToWrite[]): Promise<void> {
     if (events.length === 0) return;
     const runs = this.options.runs;
-    this.run ??= runs ? await openRun(runs.lake, runs.datasets, runs.topic, events[0]!.position) : SINGLE_RUN;
+    this.run ??= runs
+      ? await openRun(runs.lake, runs.datasets, runs.topic, events[0]!.position, runs)
+      : SINGLE_RUN;
     const run = this.run;
     const byDataset = new Map<string, Change[]>();
     for (const { position, payload } of events) {

@@ -6,6 +6,7 @@ export interface LakeSinkWorkerData {
   lakeRoot: string;
   /** The log topic feeding the lake (its run: position-map.ts). */
   topic: string;
+  replay: boolean;
 }
 
 export type ToWorker = { type: 'write'; id: number; events: EventToWrite[] } | { type: 'close'; id: number };

@@ -24,7 +24,7 @@ try {
 } catch {
   // Not Linux, or not permitted: run at normal priority.
 }
-const { lakeRoot, topic } = workerData as LakeSinkWorkerData;
+const { lakeRoot, topic, replay } = workerData as LakeSinkWorkerData;
 const metrics = new RecordedMetrics();
 const send = (message: FromWorker) => port.postMessage(message);
 
@@ -35,7 +35,7 @@ try {
   send({ type: 'open-failed', error: serialiseError(error) });
   process.exit(1);
 }
-const sink = new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic) });
+const sink = new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic, { replay }) });
 // One request at a time, in order: the lake commits batches in log order.
 let queue: Promise<void> = Promise.resolve();
 port.on('message', (message: ToWorker) => {

@@ -4,12 +4,16 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { EventSink, LakeRuns } from './event-sink.ts';
 import { LakeEventSink } from './event-sink.ts';
 import { WorkerEventSink } from './worker-event-sink.ts';
+import { EVENT_TOPIC } from './dual-storage-writer.ts';
 
 export type LakeThread = 'worker' | 'main';
 
-/** Runs over every built-in dataset's manifest: a new run starts above anything the lake holds. */
-export function lakeRuns(lake: LakeWriter, topic: string): LakeRuns {
-  return { lake, topic, datasets: allDatasets.map((d) => d.name) };
+/**
+ * Runs over every built-in dataset's manifest: a new run starts above anything the lake holds. A
+ * lake written before runs existed was fed by stage 1's topic.
+ */
+export function lakeRuns(lake: LakeWriter, topic: string, options: { replay?: boolean } = {}): LakeRuns {
+  return { lake, topic, datasets: allDatasets.map((d) => d.name), legacyTopic: EVENT_TOPIC, ...options };
 }
 
 /**
@@ -19,12 +23,13 @@ export function lakeRuns(lake: LakeWriter, topic: string): LakeRuns {
 export async function openLakeSink(
   lakeRoot: string,
   topic: string,
-  options: { lakeThread?: LakeThread; metrics?: Metrics } = {},
+  /** `replay`: the sink re-applies history (position-map.ts, RunOptions.replay). */
+  options: { lakeThread?: LakeThread; metrics?: Metrics; replay?: boolean } = {},
 ): Promise<EventSink & { close(): Promise<void> }> {
   if ((options.lakeThread ?? 'worker') === 'worker')
-    return WorkerEventSink.start(lakeRoot, topic, { metrics: options.metrics });
+    return WorkerEventSink.start(lakeRoot, topic, { metrics: options.metrics, replay: options.replay });
   const lake = await LakeWriter.open(lakeRoot, { metrics: options.metrics });
-  return Object.assign(new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic) }), {
+  return Object.assign(new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic, options) }), {
     close: () => lake.close(),
   });
 }

@@ -40,7 +40,8 @@ interface Waiting {
  */
 export class WorkerEventSink implements EventSink {
   private starting: Promise<Worker> | undefined;
-  private readonly waiting = new Map<number, Waiting>();
+  /** Requests waiting for an answer, per worker: a dead worker fails its own requests only. */
+  private readonly waiting = new Map<Worker, Map<number, Waiting>>();
   private nextId = 0;
   private closing = false;
   private readonly metrics: Metrics;
@@ -48,7 +49,7 @@ export class WorkerEventSink implements EventSink {
   private constructor(
     private readonly lakeRoot: string,
     private readonly topic: string,
-    options: { metrics?: Metrics },
+    private readonly options: { metrics?: Metrics; replay?: boolean },
   ) {
     this.metrics = options.metrics ?? noopMetrics;
   }
@@ -60,7 +61,7 @@ export class WorkerEventSink implements EventSink {
   static async start(
     lakeRoot: string,
     topic: string,
-    options: { metrics?: Metrics } = {},
+    options: { metrics?: Metrics; replay?: boolean } = {},
   ): Promise<WorkerEventSink> {
     const sink = new WorkerEventSink(lakeRoot, topic, options);
     await sink.worker();
@@ -68,9 +69,18 @@ export class WorkerEventSink implements EventSink {
   }
 
   private worker(): Promise<Worker> {
-    this.starting ??= new Promise<Worker>((resolve, reject) => {
-      const data: LakeSinkWorkerData = { lakeRoot: this.lakeRoot, topic: this.topic };
+    if (this.starting) return this.starting;
+    // Set right after the executor runs; its callbacks run later and compare against it.
+    let self: Promise<Worker> | undefined = undefined;
+    self = new Promise<Worker>((resolve, reject) => {
+      const data: LakeSinkWorkerData = {
+        lakeRoot: this.lakeRoot,
+        topic: this.topic,
+        replay: this.options.replay ?? false,
+      };
       const worker = new Worker(new URL('./lake-sink-worker-boot.js', import.meta.url), { workerData: data });
+      const waiting = new Map<number, Waiting>();
+      this.waiting.set(worker, waiting);
       let ready = false;
       worker.on('message', (message: FromWorker) => {
         if ('metrics' in message) replayMetrics(message.metrics, this.metrics);
@@ -80,29 +90,36 @@ export class WorkerEventSink implements EventSink {
         } else if (message.type === 'open-failed') {
           reject(new LakeWorkerError(message.error));
         } else {
-          const waiting = this.waiting.get(message.id);
-          this.waiting.delete(message.id);
-          if (message.type === 'done') waiting?.resolve();
-          else waiting?.reject(new LakeWorkerError(message.error));
+          const request = waiting.get(message.id);
+          waiting.delete(message.id);
+          if (message.type === 'done') request?.resolve();
+          else request?.reject(new LakeWorkerError(message.error));
         }
       });
+      // 'error' (an uncaught error) is followed by 'exit'; whichever comes first fails what waits.
       const lost = (cause: unknown) => {
-        this.starting = undefined;
+        // Only this worker's own start is forgotten: a newer worker may be running already.
+        if (this.starting === self) this.starting = undefined;
         if (!ready) reject(new LakeWorkerLostError(cause));
-        for (const waiting of this.waiting.values()) waiting.reject(new LakeWorkerLostError(cause));
-        this.waiting.clear();
+        for (const request of waiting.values()) request.reject(new LakeWorkerLostError(cause));
+        waiting.clear();
+        this.waiting.delete(worker);
       };
       worker.on('error', lost);
-      worker.on('exit', (code) => {
-        if (!this.closing) lost(new Error(`exited with code ${code}`));
-      });
+      worker.on('exit', (code) => lost(new Error(`exited with code ${code}`)));
     });
-    return this.starting;
+    this.starting = self;
+    return self;
   }
 
   private request(worker: Worker, message: ToWorker, transfer: ArrayBuffer[] = []): Promise<void> {
     return new Promise((resolve, reject) => {
-      this.waiting.set(message.id, { resolve, reject });
+      const waiting = this.waiting.get(worker);
+      if (!waiting) {
+        reject(new LakeWorkerLostError(new Error('the worker stopped')));
+        return;
+      }
+      waiting.set(message.id, { resolve, reject });
       worker.postMessage(message, transfer);
     });
   }

@@ -23,6 +23,7 @@ export type SwitchMode = 'dual-write' | 'wal';
  */
 export class StageSwitch {
   private stage: Stage1 | Stage2 | undefined;
+  private switching: Promise<void> = Promise.resolve();
   readonly repositories: Repositories;
 
   private constructor(
@@ -74,20 +75,49 @@ export class StageSwitch {
     return this.stage!.waitCaughtUp(timeoutMs);
   }
 
-  async switchTo(mode: SwitchMode, options: { timeoutMs?: number; maxBatchMs?: number } = {}): Promise<void> {
+  /**
+   * Switches the running stage. Switches are serialised. If the new stage cannot start, the old one
+   * is started again and the error is thrown; if that fails too, writes stay held and both errors
+   * are thrown: writing on without a stage would pile up work nobody carries to the lake.
+   */
+  switchTo(mode: SwitchMode, options: { timeoutMs?: number; maxBatchMs?: number } = {}): Promise<void> {
+    const next = this.switching.then(() => this.switchNow(mode, options));
+    this.switching = next.catch(() => undefined);
+    return next;
+  }
+
+  private async switchNow(mode: SwitchMode, options: { timeoutMs?: number; maxBatchMs?: number }) {
     if (mode === this.current) return;
+    const previous = this.current;
     await this.writer.pause();
+    await this.stage!.waitCaughtUp(options.timeoutMs ?? 120_000).catch((error: unknown) => {
+      // Not drained: stay on the running stage.
+      this.writer.resume(this.writerOf(previous));
+      throw error;
+    });
+    await this.stage!.stop();
+    this.stage = undefined;
     try {
-      await this.stage!.waitCaughtUp(options.timeoutMs ?? 120_000);
-      await this.stage!.stop();
-      this.stage = undefined;
       this.stage = await this.startStage(mode, options.maxBatchMs);
       this.current = mode;
-    } finally {
-      // On failure the held writes go on through the stage that was running (or fail loudly if
-      // it was already stopped: its writer then publishes through the outbox or appends to the WAL).
-      this.writer.resume(this.current === 'wal' ? this.wal.writer : this.dual.writer);
+    } catch (error) {
+      try {
+        this.stage = await this.startStage(previous, options.maxBatchMs);
+      } catch (again) {
+        throw new AggregateError(
+          [error, again],
+          `could not start ${mode}, nor ${previous} again: writes stay held`,
+          { cause: again },
+        );
+      }
+      this.writer.resume(this.writerOf(previous));
+      throw error;
     }
+    this.writer.resume(this.writerOf(mode));
+  }
+
+  private writerOf(mode: SwitchMode) {
+    return mode === 'wal' ? this.wal.writer : this.dual.writer;
   }
 
   async close(): Promise<void> {

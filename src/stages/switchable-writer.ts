@@ -7,7 +7,7 @@ import type { Dataset, StorageWriter, WriteOptions, WriteResult } from '../core/
  */
 export class SwitchableWriter implements StorageWriter {
   private inFlight = 0;
-  private idle: (() => void) | undefined;
+  private idle: (() => void)[] = [];
   private gate: Promise<void> | undefined;
   private open: (() => void) | undefined;
 
@@ -39,15 +39,14 @@ export class SwitchableWriter implements StorageWriter {
     try {
       return await work(this.current);
     } finally {
-      if (--this.inFlight === 0) this.idle?.();
+      if (--this.inFlight === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
   /** Holds new writes; resolves when none is under way any more. */
   async pause(): Promise<void> {
     this.gate ??= new Promise((resolve) => (this.open = resolve));
-    if (this.inFlight > 0) await new Promise<void>((resolve) => (this.idle = resolve));
-    this.idle = undefined;
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idle.push(resolve));
   }
 
   /** Sends writes to `writer` from now on, the held ones first. */

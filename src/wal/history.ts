@@ -5,7 +5,9 @@ import type { ChangeOperation } from '../pipeline/data-written-event.ts';
 import { WAL_TOPIC, rowSequence, walEntryOf } from './wal-entry.ts';
 
 export interface RecordVersion {
-  /** The row's WAL sequence (entry position × 2^20 + row index). */
+  /** The entry's log position: what `tierflow replay --from/--to` take. */
+  entry: bigint;
+  /** The row's WAL sequence (entry position × 2^20 + row index): its `_seq` in PostgreSQL, `_position` in the lake. */
   sequence: bigint;
   /** When the WAL took it. */
   at: Date;
@@ -45,6 +47,7 @@ export async function recordHistory(options: {
       entry.data.forEach((row, i) => {
         if (!same(row)) return;
         versions.push({
+          entry: entry.sequence,
           sequence: rowSequence(entry.sequence, i),
           at: new Date(entry.timestamp),
           operation: entry.operation,

@@ -74,6 +74,9 @@ export class HotStorageProcessor {
     while (!signal.aborted) {
       try {
         const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+        // The stored checkpoint is the truth, also when it is behind what this process applied:
+        // an asynchronous commit lost in a PostgreSQL crash is applied again from here.
+        this.appliedThrough = undefined;
         if (checkpoint) this.advance(checkpoint.position);
         const from = checkpoint ? { after: checkpoint.position } : ('earliest' as const);
         // Pipelined: the next batch is decoded while PostgreSQL applies the previous one; the

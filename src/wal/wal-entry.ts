@@ -43,11 +43,6 @@ export function rowSequence(position: Position, index: number): bigint {
   return (position << ROW_BITS) + BigInt(index);
 }
 
-/** The first entry position whose row sequences begin at or after `sequence`. */
-export function entryOfSequence(sequence: bigint): Position {
-  return sequence >> ROW_BITS;
-}
-
 export function encodeWalPayload(event: DataWrittenEvent, eventTimeColumn: string): Uint8Array {
   return encodeEvent(event, eventTimeColumn);
 }

@@ -63,4 +63,23 @@ describe('lake position runs: several topics feeding one lake over time', () => 
     expect(history[0]!._position).toBe(7n << 20n);
     expect(await query.query(`SELECT close FROM market_data`)).toEqual([{ close: '3.000000' }]);
   });
+
+  it("treats a lake written before runs existed as stage 1's, and refuses a replay that would sit above newer changes", async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'tierflow-runs-legacy-'));
+    dirs.push(root);
+    const lake = await LakeWriter.open(root);
+    // Written the old way: no runs file, positions straight from the log.
+    await new LakeEventSink(lake, findDataset).write([{ position: 9n, payload: event(1) }]);
+    const runs = (topic: string, replay = false) =>
+      new LakeEventSink(lake, findDataset, { runs: { ...lakeRuns(lake, topic), replay } });
+    await runs('wal').write([{ position: 0n, payload: event(2) }]);
+    await expect(
+      runs('data-written', true).write([{ position: 10n, payload: event(3) }]),
+    ).rejects.toMatchObject({
+      code: 'LAKE_RUN',
+    });
+    await lake.close();
+    await using query = await openLakeQuery(root, allDatasets);
+    expect(await query.query(`SELECT close FROM market_data`)).toEqual([{ close: '2.000000' }]);
+  });
 });

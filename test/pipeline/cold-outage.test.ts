@@ -83,8 +83,9 @@ describe('stage 1 with the cold tier failing', () => {
     broken = false;
     await until(async () => (await log.lag('cold-storage', 'events')) === 0, 'the backlog to drain');
     await until(() => consumer.coldBreaker.state === 'closed', 'the cold breaker to close');
-    // Receipts are cleared once their events are in the lake.
-    expect(await new CommitReceipts(ctx.tf.hot.pool, ctx.schema).count()).toBe(0);
+    // Receipts are cleared once their events are in the lake (just after the group commit).
+    const receipts = new CommitReceipts(ctx.tf.hot.pool, ctx.schema);
+    await until(async () => (await receipts.count()) === 0, 'the receipts to be cleared');
     await consumer.stop();
     await relay.stop();
     await lake.close();
@@ -99,5 +100,29 @@ describe('stage 1 with the cold tier failing', () => {
     });
     expect(report.clean).toBe(true);
     expect((await query.query('SELECT count(*) AS n FROM market_data'))[0]).toEqual({ n: 800n });
+  });
+
+  it('stops cleanly while the lake is still failing, leaving the events in the log', async () => {
+    const log = await createFileLog(path.join(dir, 'stop-log'));
+    await log.append('events', [{ key: 'market_data', payload: new TextEncoder().encode('{}') }]);
+    const errors: unknown[] = [];
+    const consumer = new ColdStorageConsumer(
+      log,
+      {
+        write: () => Promise.reject(Object.assign(new Error('EIO: the lake disk is gone'), { code: 'EIO' })),
+      },
+      { topic: 'events', maxBatchMs: 10, backoffMs: 5, onError: (e) => errors.push(e) },
+    );
+    consumer.start();
+    await until(() => errors.length >= 2, 'the failing lake writes');
+    // The batch it could not write is given up, reported, and left uncommitted in the log.
+    await consumer.stop();
+    expect(
+      errors.every(
+        (e) => (e as { code?: string }).code === 'EIO' || (e as { code?: string }).code === 'CIRCUIT_OPEN',
+      ),
+    ).toBe(true);
+    expect(await log.lag('cold-storage', 'events')).toBe(1);
+    await log.close();
   });
 });

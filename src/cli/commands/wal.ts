@@ -63,6 +63,7 @@ export function registerReplay(program: Command): void {
               lake = await openLakeSink(
                 options.lake ?? process.env.TIERFLOW_LAKE ?? path.join(dataDir, 'lake'),
                 WAL_TOPIC,
+                { replay: true },
               );
             try {
               return await replay({
@@ -142,8 +143,9 @@ export function registerWal(program: Command): void {
         const columns = dataset.columns.map((c) => c.name).filter((c) => !dataset.primaryKey.includes(c));
         console.log(
           renderTable(
-            ['sequence', 'at', 'operation', 'origin', ...columns],
+            ['entry', 'sequence', 'at', 'operation', 'origin', ...columns],
             versions.map((v) => [
+              String(v.entry),
               String(v.sequence),
               v.at.toISOString(),
               v.operation,
