@@ -7,7 +7,8 @@ import type { PreparedBatch } from './upsert.ts';
 
 /**
  * Deletes rows by normalised keys inside the caller's transaction, honouring the sequence guard:
- * a key whose row carries a newer sequence than the delete's is left alone. Returns the rows deleted.
+ * a key whose row carries a newer sequence than the delete's is left alone. Returns the keys of
+ * the rows it deleted, in their normalised forms.
  */
 export async function applyDelete(
   client: pg.PoolClient,
@@ -16,8 +17,8 @@ export async function applyDelete(
   keys: PreparedBatch,
   /** Told when the statement has been sent, so the caller can work while PostgreSQL runs it. */
   sent?: () => void,
-): Promise<number> {
-  if (keys.rows.length === 0) return 0;
+): Promise<Record<string, unknown>[]> {
+  if (keys.rows.length === 0) return [];
   const keyCols = dataset.primaryKey.map((name) => dataset.columns.find((c) => c.name === name)!);
   const seq = ident(SEQ_COLUMN);
   const sql =
@@ -25,7 +26,8 @@ export async function applyDelete(
     `USING unnest(${keyCols.map((c, i) => `$${i + 1}::${pgArrayElementType(c)}[]`).join(', ')}, $${keyCols.length + 1}::bigint[]) ` +
     `AS k(${[...keyCols.map((c) => ident(c.name)), seq].join(', ')}) ` +
     `WHERE ${keyCols.map((c) => `t.${ident(c.name)} = k.${ident(c.name)}`).join(' AND ')} ` +
-    `AND (t.${seq} IS NULL OR k.${seq} IS NULL OR t.${seq} <= k.${seq})`;
+    `AND (t.${seq} IS NULL OR k.${seq} IS NULL OR t.${seq} <= k.${seq}) ` +
+    `RETURNING ${keyCols.map((c) => `t.${ident(c.name)}`).join(', ')}`;
   const params = keyCols.map((c) =>
     arrayLiteral(
       c,
@@ -33,7 +35,7 @@ export async function applyDelete(
     ),
   );
   params.push(arrayLiteral({ name: SEQ_COLUMN, kind: 'int64', nullable: true }, keys.sequences));
-  const deleting = client.query(sql, params);
+  const deleting = client.query<Record<string, unknown>>(sql, params);
   sent?.();
-  return (await deleting).rowCount ?? 0;
+  return (await deleting).rows;
 }

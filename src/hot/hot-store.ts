@@ -41,8 +41,11 @@ export interface AlsoInTransaction {
    * event loop, after the rows were sent (it may not be called at all; `run` must not rely on it).
    */
   whileApplying?: () => void;
-  /** Runs after the rows are applied, before COMMIT. */
-  run: (client: pg.PoolClient) => Promise<void>;
+  /**
+   * Runs after the rows are applied, before COMMIT. For a delete it is told the keys actually
+   * deleted (keys with no row, or with a newer sequence, are not among them).
+   */
+  run: (client: pg.PoolClient, deleted?: readonly Record<string, unknown>[]) => Promise<void>;
 }
 
 /** The `whileApplying` of `also`, at most once, on the turn after the caller sent its rows. */
@@ -96,8 +99,8 @@ export class HotStore {
     return this.timed(dataset, () =>
       inTransaction(this.pool, async (client) => {
         const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
-        await also?.run(client);
-        return deleted;
+        await also?.run(client, deleted);
+        return deleted.length;
       }),
     );
   }

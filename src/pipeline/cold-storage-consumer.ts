@@ -205,6 +205,8 @@ export class ColdStorageConsumer {
       unresolved = unresolved.filter((xid) => !known.has(xid));
       if (unresolved.length === 0) break;
       const waited = performance.now() - started;
+      // Stopping gives up waiting: the batch stays in the log for the next start.
+      if (this.stopping) throw new CommitPendingError(unresolved[0]!, waited);
       if (!reported && waited > PENDING_REPORT_MS) {
         reported = true;
         this.options.onError?.(new CommitPendingError(unresolved[0]!, waited));

@@ -102,30 +102,38 @@ export class DualStorageWriter extends HotOnlyWriter {
     const writtenAt = new Date().toISOString();
     // A delete whose key lacks the event time happens "now": its tombstone lands in today's partition.
     const now = `${writtenAt.slice(0, 23)}000Z`;
-    const encode = () =>
+    const encode = (of: readonly Record<string, unknown>[]) =>
       encodeEvent(
         {
           dataset: dataset.name,
           schemaVersion: dataset.version,
           op,
-          rows,
-          eventTimes: rows.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
+          rows: of as Record<string, unknown>[],
+          eventTimes: of.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
           writtenAt,
         },
         dataset.eventTime,
       );
+    if (op === 'delete')
+      // Only the keys the delete removed: a key it did not find (say, inserted by a transaction
+      // still open) must not become a tombstone that outlives that row in the lake.
+      return {
+        run: async (client, deleted = []) => {
+          if (deleted.length > 0) await this.publish(client, dataset, deleted.length, encode(deleted));
+        },
+      };
     let payload: Uint8Array | undefined;
     return {
       // Encoded while PostgreSQL applies the rows, when this thread would otherwise wait. A
       // failure here is left for `run`, which encodes again and fails the transaction with it.
       whileApplying: () => {
         try {
-          payload ??= encode();
+          payload ??= encode(rows);
         } catch {
           payload = undefined;
         }
       },
-      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode())),
+      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode(rows))),
     };
   }
 

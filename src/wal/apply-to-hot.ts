@@ -41,7 +41,7 @@ export async function applyToHot(
     }
     const dataset = datasetOf(first.table);
     applied += remove
-      ? await applyDelete(client, schema, dataset, { rows, sequences })
+      ? (await applyDelete(client, schema, dataset, { rows, sequences })).length
       : await applyUpsert(client, schema, dataset, { rows, sequences }, strategy);
     start = end;
   }
