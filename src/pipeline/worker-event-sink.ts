@@ -127,8 +127,9 @@ export class WorkerEventSink implements EventSink {
   async write(events: readonly EventToWrite[]): Promise<void> {
     if (this.closing) throw new LakeWorkerLostError(new Error('the sink is closed'));
     const worker = await this.worker();
-    // Compact copies, handed over rather than cloned: a payload may be a view into a larger read buffer.
-    const copies = events.map((e) => ({ position: e.position, payload: e.payload.slice() }));
+    // Copies of their own, handed over rather than cloned: a payload may be a view into a larger
+    // read buffer, or a Buffer (whose slice() shares memory, often Node's pool).
+    const copies = events.map((e) => ({ position: e.position, payload: new Uint8Array(e.payload) }));
     return this.request(
       worker,
       { type: 'write', id: this.nextId++, events: copies },
