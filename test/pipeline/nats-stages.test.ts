@@ -10,11 +10,12 @@ import { reconcile } from '../../src/lake/reconcile.ts';
 import type { Log } from '../../src/log/log.ts';
 import { createNatsLog, dropNatsPrefix } from '../../src/log/nats/index.ts';
 import { createTierflow } from '../../src/tierflow.ts';
+import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { startStage2 } from '../../src/wal/stage2.ts';
-import { useTierflow } from '../support/hot.ts';
+import { dropSchema, useTierflow } from '../support/hot.ts';
 import { NATS_URL, serviceAvailable } from '../support/services.ts';
 
-describe('stage 2 on NATS JetStream', () => {
+describe('stages 1 and 2 on NATS JetStream', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const prefix = `TFWAL_${randomBytes(4).toString('hex')}`;
   const dirs: string[] = [];
@@ -22,7 +23,35 @@ describe('stage 2 on NATS JetStream', () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
-  it('applies every entry to hot and cold from a JetStream WAL, after a restart of the processors too', async (t) => {
+  it('stage 1: events appended inside the hot transactions reach the lake, reconciled clean', async (t) => {
+    let log: Log | undefined;
+    const stage1Prefix = `${prefix}_S1`;
+    const up = await serviceAvailable('NATS JetStream', async () => {
+      log = await createNatsLog(NATS_URL, { prefix: stage1Prefix });
+    });
+    if (!up || !log) return t.skip();
+    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-s1-nats-'));
+    dirs.push(dir);
+    const schema = `${ctx.schema}_s1`;
+    const tf = await createTierflow({ databaseUrl: ctx.url, schema, mode: 'dual-write' });
+    try {
+      const stage1 = await startStage1({ tf, log, lakeRoot: path.join(dir, 'lake'), maxBatchMs: 20 });
+      await runFeed(tf.repositories, { symbols: 2, minutes: 10, seed: 13, batchSize: 300 });
+      await stage1.waitCaughtUp(60_000);
+      await stage1.stop();
+      await using lake = await openLakeQuery(path.join(dir, 'lake'), allDatasets);
+      const report = await reconcile({ pool: tf.hot.pool, schema, lake, datasets: allDatasets });
+      expect(report.clean).toBe(true);
+      expect(report.days.length).toBeGreaterThan(0);
+    } finally {
+      await tf.close();
+      await dropSchema(ctx.url, schema);
+      await log.close();
+      await dropNatsPrefix(NATS_URL, stage1Prefix);
+    }
+  });
+
+  it('stage 2: applies every entry to hot and cold from a JetStream WAL, after a restart of the processors too', async (t) => {
     let log: Log | undefined;
     const up = await serviceAvailable('NATS JetStream', async () => {
       log = await createNatsLog(NATS_URL, { prefix });
