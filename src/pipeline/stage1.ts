@@ -8,6 +8,7 @@ import { DualStorageWriter, EVENT_TOPIC } from './dual-storage-writer.ts';
 import type { LakeThread } from './open-lake-sink.ts';
 import { openLakeSink } from './open-lake-sink.ts';
 import { OutboxRelay } from './outbox-relay.ts';
+import { waitCaughtUp } from './wait-caught-up.ts';
 
 export { EVENT_TOPIC };
 export const COLD_GROUP = 'cold-storage';
@@ -102,16 +103,7 @@ export async function startStage1(options: {
     relay,
     consumer,
     status,
-    async waitCaughtUp(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await status()).caughtUp) {
-        if (Date.now() > deadline)
-          throw new Error(
-            `stage 1 did not catch up within ${timeoutMs} ms: ${JSON.stringify(await status())}`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    waitCaughtUp: (timeoutMs = 60_000) => waitCaughtUp('stage 1', status, timeoutMs),
     stop() {
       stopped ??= (async () => {
         // From here the writer's events wait in the outbox for the next start.

@@ -8,6 +8,7 @@ import type { HotStorageProcessor } from './hot-storage-processor.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 import { readCheckpoint } from './checkpoints.ts';
 import type { HotStore } from '../hot/hot-store.ts';
+import { waitCaughtUp } from '../pipeline/wait-caught-up.ts';
 
 /** What stage 2 needs of a tierflow in WAL mode. */
 export interface WalRuntime {
@@ -85,16 +86,7 @@ export async function startStage2(options: {
   return {
     cold,
     status,
-    async waitCaughtUp(timeoutMs = 60_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!(await status()).caughtUp) {
-        if (Date.now() > deadline)
-          throw new Error(
-            `stage 2 did not catch up within ${timeoutMs} ms: ${JSON.stringify(await status())}`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    },
+    waitCaughtUp: (timeoutMs = 60_000) => waitCaughtUp('stage 2', status, timeoutMs),
     stop() {
       stopped ??= (async () => {
         try {
