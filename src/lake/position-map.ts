@@ -22,7 +22,9 @@ export interface PositionRun {
   base: bigint;
 }
 
+/** Row bits of a lake position (and of a WAL row sequence): an entry or event holds at most 2^20 rows. */
 export const ROW_BITS = 20n;
+export const MAX_ROWS_PER_ENTRY = 1 << Number(ROW_BITS);
 const FILE = '_positions.json';
 
 export class LakeRunError extends TierflowError {

@@ -14,6 +14,7 @@ import { takeReceipt, supersedeReceipt } from './commit-receipts.ts';
 import { encodeEvent } from './data-written-event.ts';
 import { eventHeaders } from './event-headers.ts';
 import { insertOutbox } from './outbox.ts';
+import { MAX_ROWS_PER_ENTRY as MAX_EVENT_ROWS } from '../lake/position-map.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
@@ -21,7 +22,6 @@ type AnyDataset = Dataset<unknown, unknown>;
 export type EventAppender = Pick<Log, 'append'>;
 
 export const EVENT_TOPIC = 'data-written';
-const MAX_EVENT_ROWS = 1 << 20;
 
 /**
  * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the

@@ -2,7 +2,7 @@ import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
 import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
 import type { PositionRun, RunOptions } from '../lake/position-map.ts';
-import { ROW_BITS, lakePosition, openRun } from '../lake/position-map.ts';
+import { MAX_ROWS_PER_ENTRY, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
 import { decodeEvent } from './data-written-event.ts';
 
@@ -23,7 +23,6 @@ export interface LakeSink {
 }
 
 const MAX_LAKE_POSITION = (1n << 63n) - 1n;
-const MAX_ROWS = 1 << Number(ROW_BITS);
 
 export class LakePositionError extends TierflowError {
   constructor(position: Position) {
@@ -71,7 +70,10 @@ export class LakeEventSink implements EventSink {
     const run = this.run;
     const byDataset = new Map<string, Change[]>();
     for (const { position, payload } of events) {
-      if (position < run.from || lakePosition(run, position, 0) + BigInt(MAX_ROWS) > MAX_LAKE_POSITION)
+      if (
+        position < run.from ||
+        lakePosition(run, position, 0) + BigInt(MAX_ROWS_PER_ENTRY) > MAX_LAKE_POSITION
+      )
         throw new LakePositionError(position);
       const event = decodeEvent(payload, this.datasetOf);
       const dataset = this.datasetOf(event.dataset);

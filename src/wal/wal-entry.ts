@@ -1,4 +1,5 @@
 import type { Dataset } from '../core/index.ts';
+import { ROW_BITS } from '../lake/position-map.ts';
 import type { LogEntry, Position } from '../log/log.ts';
 import type { ChangeOperation, DataWrittenEvent } from '../pipeline/data-written-event.ts';
 import { decodeEvent, encodeEvent } from '../pipeline/data-written-event.ts';
@@ -36,8 +37,6 @@ export interface WALEntry {
 }
 
 /** Rows one entry may carry: its row sequences pack (entry position, row index). */
-export const ROW_BITS = 20n;
-export const MAX_ENTRY_ROWS = 1 << Number(ROW_BITS);
 
 export function rowSequence(position: Position, index: number): bigint {
   return (position << ROW_BITS) + BigInt(index);

@@ -7,7 +7,8 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { ChangeOperation } from '../pipeline/data-written-event.ts';
 import { eventHeaders } from '../pipeline/event-headers.ts';
-import { MAX_ENTRY_ROWS, WAL_TOPIC, encodeWalPayload } from './wal-entry.ts';
+import { MAX_ROWS_PER_ENTRY as MAX_ENTRY_ROWS } from '../lake/position-map.ts';
+import { WAL_TOPIC, encodeWalPayload } from './wal-entry.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 

@@ -1,18 +1,13 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFileLog } from '../../src/log/file/index.ts';
+import { runTierflow } from '../support/cli.ts';
 
 let dir: string;
 
-function tierflow(...args: string[]) {
-  const result = spawnSync(process.execPath, ['bin/tierflow.js', 'log', '--log', `file:${dir}`, ...args], {
-    encoding: 'utf8',
-  });
-  return { code: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
-}
+const tierflow = (...args: string[]) => runTierflow('log', '--log', `file:${dir}`, ...args);
 
 describe('tierflow log', () => {
   beforeAll(async () => {

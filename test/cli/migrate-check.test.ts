@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,33 +7,27 @@ import { createFileLog } from '../../src/log/file/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { useTierflow } from '../support/hot.ts';
+import { runTierflow } from '../support/cli.ts';
 
 describe('tierflow migrate check --to wal', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   let dir: string;
 
-  const check = () => {
-    const result = spawnSync(
-      process.execPath,
-      [
-        'bin/tierflow.js',
-        '--database-url',
-        ctx.url,
-        '--schema',
-        ctx.schema,
-        'migrate',
-        'check',
-        '--to',
-        'wal',
-        '--log',
-        `file:${path.join(dir, 'log')}`,
-        '--lake',
-        path.join(dir, 'lake'),
-      ],
-      { encoding: 'utf8' },
+  const check = () =>
+    runTierflow(
+      '--database-url',
+      ctx.url,
+      '--schema',
+      ctx.schema,
+      'migrate',
+      'check',
+      '--to',
+      'wal',
+      '--log',
+      `file:${path.join(dir, 'log')}`,
+      '--lake',
+      path.join(dir, 'lake'),
     );
-    return { code: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
-  };
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-check-'));

@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,18 +7,14 @@ import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
+import { runTierflow } from '../support/cli.ts';
 
 describe('tierflow replay and tierflow wal history', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const target = `${ctx.schema}_cli`;
   let dir: string;
 
-  const tierflow = (...args: string[]) => {
-    const result = spawnSync(process.execPath, ['bin/tierflow.js', '--database-url', ctx.url, ...args], {
-      encoding: 'utf8',
-    });
-    return { code: result.status, stdout: result.stdout.trim(), stderr: result.stderr.trim() };
-  };
+  const tierflow = (...args: string[]) => runTierflow('--database-url', ctx.url, ...args);
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-cli-wal-'));
