@@ -207,7 +207,7 @@ function eventCodecCost(batch: BarInput[]): string {
         eventTimes: rows.map((r) => r[marketData.eventTime] as string),
         writtenAt: new Date().toISOString(),
       },
-      marketData.eventTime,
+      marketData as never,
     );
   const n = 50;
   let payload = event();

@@ -4,6 +4,7 @@ import type { Change } from '../src/core/index.ts';
 import { validatorFor } from '../src/core/index.ts';
 import { marketData } from '../src/datasets/index.ts';
 import { lakeTable } from '../src/lake/arrow-table.ts';
+import { lakeBatchOf } from '../src/lake/lake-batch.ts';
 import { LakeWriter } from '../src/lake/lake-writer.ts';
 import { toParquet } from '../src/lake/parquet.ts';
 import { syntheticBars } from './bars.ts';
@@ -44,11 +45,7 @@ export async function run(): Promise<void> {
       `lake benchmark: ${ROWS.toLocaleString()} market_data rows, lake batches of ${BATCH.toLocaleString()}`,
     );
     // Reference: the Arrow table of the same rows (built untimed), written by parquet-wasm alone.
-    const table = lakeTable(
-      marketData,
-      all.map((c) => ({ row: c.after!, op: c.op, position: c.position, schemaVersion: c.schemaVersion })),
-      Date.now() * 1000,
-    );
+    const table = lakeTable(marketData, lakeBatchOf(marketData, all), Date.now() * 1000);
     let started = performance.now();
     const bytes = toParquet(table).length;
     figures.parquet_wasm_rows_per_s = {

@@ -15,17 +15,10 @@ import {
   makeData,
 } from 'apache-arrow';
 import type { Data, DataType, Decimal } from 'apache-arrow';
-import type { ChangeOp, ColumnDef, Dataset } from '../core/index.ts';
+import type { ColumnDef, Dataset } from '../core/index.ts';
 import { arrowType } from '../core/index.ts';
 import { canonicalJson } from './canonical-json.ts';
-
-/** One row version bound for the lake. Deletes carry only the key and event-time columns. */
-export interface LakeRow {
-  row: Readonly<Record<string, unknown>>;
-  op: ChangeOp;
-  position: bigint;
-  schemaVersion: number;
-}
+import type { LakeBatch } from './lake-batch.ts';
 
 export const META_COLUMNS = ['_op', '_position', '_ingested_at', '_schema_version'] as const;
 
@@ -59,22 +52,19 @@ export function lakeSchema(dataset: Dataset<unknown, unknown>): Schema {
  */
 export function lakeTable(
   dataset: Dataset<unknown, unknown>,
-  rows: readonly LakeRow[],
+  batch: LakeBatch,
   ingestedAtMicros: number,
 ): Table {
   const schema = lakeSchema(dataset);
-  const n = rows.length;
+  const n = batch.length;
   const children: Data[] = dataset.columns.map((col) =>
-    columnData(
-      col,
-      rows.map((r) => r.row[col.name]),
-    ),
+    columnData(col, batch.values[col.name] ?? new Array<null>(n).fill(null)),
   );
   children.push(
-    utf8Data(rows.map((r) => r.op)),
-    int64Data(rows.map((r) => r.position)),
+    utf8Data(batch.ops),
+    int64Data(batch.positions),
     microsData(new Array<number>(n).fill(ingestedAtMicros)),
-    makeData({ type: new Int32(), length: n, data: Int32Array.from(rows, (r) => r.schemaVersion) }),
+    makeData({ type: new Int32(), length: n, data: Int32Array.from(batch.schemaVersions) }),
   );
   const struct = makeData({ type: new Struct(schema.fields), length: n, children });
   return new Table([new RecordBatch(schema, struct)]);

@@ -7,9 +7,10 @@ import type { Change, Dataset } from '../core/index.ts';
 import { TierflowError, ValidationError } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import type { LakeRow } from './arrow-table.ts';
 import { lakeTable } from './arrow-table.ts';
 import { lakeFileName } from './file-name.ts';
+import type { LakeBatch } from './lake-batch.ts';
+import { lakeBatchOf, takeRows } from './lake-batch.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
 import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
 import { toParquet } from './parquet.ts';
@@ -82,9 +83,20 @@ export class LakeWriter {
 
   /** Writes one batch of changes of one dataset; batches of a dataset commit one after another. */
   write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit> {
+    let batch: LakeBatch;
+    try {
+      batch = lakeBatchOf(dataset, changes);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    return this.writeBatch(dataset, batch);
+  }
+
+  /** `write` for changes given column by column. */
+  writeBatch(dataset: Dataset<unknown, unknown>, batch: LakeBatch): Promise<LakeCommit> {
     if (this.closed) return Promise.reject(new LakeWriteError('the lake writer is closed', undefined, false));
     const previous = this.chains.get(dataset.name) ?? Promise.resolve();
-    const next = previous.then(() => this.writeNow(dataset, changes));
+    const next = previous.then(() => this.writeNow(dataset, batch));
     this.chains.set(
       dataset.name,
       next.catch(() => undefined), // the caller sees the failure through `next`
@@ -117,58 +129,53 @@ export class LakeWriter {
     return next;
   }
 
-  private async writeNow(
-    dataset: Dataset<unknown, unknown>,
-    changes: readonly Change[],
-  ): Promise<LakeCommit> {
+  private async writeNow(dataset: Dataset<unknown, unknown>, batch: LakeBatch): Promise<LakeCommit> {
     const started = performance.now();
     const manifest = await this.manifest(dataset.name);
     const last = manifest.lastPosition === null ? -1n : BigInt(manifest.lastPosition);
-    const fresh = changes.filter((c) => c.position > last);
-    for (const [i, c] of fresh.entries()) {
-      if (c.dataset !== dataset.name)
+    const { positions, eventTimes } = batch;
+    // Rows at or below the manifest's last position are committed already: skipped, by day.
+    const byDay = new Map<string, number[]>();
+    let fresh = 0;
+    let previous: bigint | undefined;
+    for (let i = 0; i < batch.length; i++) {
+      const position = positions[i]!;
+      if (position <= last) continue;
+      if (previous !== undefined && position <= previous) {
         throw new ValidationError(
           dataset.name,
-          i,
-          'dataset',
-          `change of "${c.dataset}" in a batch of ${dataset.name}`,
-        );
-      if (i > 0 && c.position <= fresh[i - 1]!.position) {
-        throw new ValidationError(
-          dataset.name,
-          i,
+          fresh,
           'position',
-          `positions must increase within a batch (${c.position} after ${fresh[i - 1]!.position})`,
+          `positions must increase within a batch (${position} after ${previous})`,
         );
       }
+      previous = position;
+      fresh++;
+      const day = dayOf(eventTimes[i]!);
+      let list = byDay.get(day);
+      if (!list) byDay.set(day, (list = []));
+      list.push(i);
     }
-    if (fresh.length === 0)
+    if (fresh === 0)
       return {
         dataset: dataset.name,
         written: 0,
-        skipped: changes.length,
+        skipped: batch.length,
         files: [],
         manifestVersion: manifest.version,
       };
 
-    const byDay = new Map<string, Change[]>();
-    for (const c of fresh) {
-      const day = dayOf(c.eventTime);
-      let list = byDay.get(day);
-      if (!list) byDay.set(day, (list = []));
-      list.push(c);
-    }
     const ingestedAt = Date.now() * 1000;
     const dir = this.datasetDir(dataset.name);
     const files: ManifestFile[] = [];
     try {
-      for (const [day, dayChanges] of byDay)
-        files.push(await this.writeFile(dataset, dir, day, dayChanges, ingestedAt));
+      for (const [day, rows] of byDay)
+        files.push(await this.writeFile(dataset, dir, day, takeRows(batch, rows), ingestedAt));
       const committed: Manifest = {
         ...manifest,
         version: manifest.version + 1,
         schemaVersion: Math.max(manifest.schemaVersion, dataset.version),
-        lastPosition: String(fresh.at(-1)!.position),
+        lastPosition: String(previous),
         files: [...manifest.files.filter((f) => !files.some((n) => n.path === f.path)), ...files],
       };
       await writeManifest(dir, committed);
@@ -176,7 +183,7 @@ export class LakeWriter {
       this.metrics.observe(METRIC.coldWriteLatency, (performance.now() - started) / 1000, {
         dataset: dataset.name,
       });
-      this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'cold' }, fresh.length);
+      this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'cold' }, fresh);
       this.metrics.count(
         METRIC.bytesWritten,
         { tier: 'cold' },
@@ -184,8 +191,8 @@ export class LakeWriter {
       );
       return {
         dataset: dataset.name,
-        written: fresh.length,
-        skipped: changes.length - fresh.length,
+        written: fresh,
+        skipped: batch.length - fresh,
         files,
         manifestVersion: committed.version,
       };
@@ -216,21 +223,15 @@ export class LakeWriter {
     dataset: Dataset<unknown, unknown>,
     dir: string,
     day: string,
-    changes: Change[],
+    batch: LakeBatch,
     ingestedAt: number,
   ): Promise<ManifestFile> {
-    const rows: LakeRow[] = changes.map((c) => ({
-      row: c.op === 'd' ? { ...c.key, [dataset.eventTime]: c.eventTime } : c.after!,
-      op: c.op,
-      position: c.position,
-      schemaVersion: c.schemaVersion,
-    }));
-    const bytes = toParquet(lakeTable(dataset, rows, ingestedAt));
+    const bytes = toParquet(lakeTable(dataset, batch, ingestedAt));
     const partition = partitionDir(day);
     const partitionPath = path.join(dir, partition);
     await mkdirDurable(partitionPath);
-    const first = changes[0]!.position;
-    const last = changes.at(-1)!.position;
+    const first = batch.positions[0]!;
+    const last = batch.positions.at(-1)!;
     const name = lakeFileName(dataset.name, first, last);
     const temp = path.join(partitionPath, `.${name}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
     try {
@@ -247,22 +248,22 @@ export class LakeWriter {
       throw error;
     }
     await syncDirectory(partitionPath);
-    let min = changes[0]!.eventTime;
+    let min = batch.eventTimes[0]!;
     let max = min;
-    for (const c of changes) {
-      if (c.eventTime < min) min = c.eventTime;
-      if (c.eventTime > max) max = c.eventTime;
+    for (const t of batch.eventTimes) {
+      if (t < min) min = t;
+      if (t > max) max = t;
     }
     return {
       path: `${partition}/${name}`,
       partition: day,
-      rows: changes.length,
+      rows: batch.length,
       bytes: bytes.length,
       firstPosition: String(first),
       lastPosition: String(last),
       minEventTime: min,
       maxEventTime: max,
-      schemaVersion: Math.max(...changes.map((c) => c.schemaVersion)),
+      schemaVersion: Math.max(...batch.schemaVersions),
       committedAt: new Date().toISOString(),
     };
   }

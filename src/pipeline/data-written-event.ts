@@ -1,5 +1,8 @@
 import type { Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
+import { decodeColumnarEvent, encodeColumnarEvent, isColumnarEvent } from './event-columnar.ts';
+import { decodeJsonEvent, isJsonEvent } from './event-json.ts';
+import type { WireEvent } from './event-wire.ts';
 
 /** What a batch does to its rows. Repositories write upserts and deletes; insert and update are for other sources. */
 export type ChangeOperation = 'insert' | 'update' | 'upsert' | 'delete';
@@ -35,62 +38,61 @@ export class EventDecodeError extends TierflowError {
 const decoder = new TextDecoder();
 
 /**
- * On the wire the rows travel column by column: `{ columns, values: [column][row] }`, so column
- * names are written once per event instead of once per row (about half the bytes of row objects
- * for market data). Event times equal to the row's event-time column are not repeated either.
+ * The bytes of an event, in the wire format of event-columnar.ts (version 2). Event times equal
+ * to the row's event-time column are not repeated. A value that cannot travel (text with a NUL,
+ * which the validator refuses first) is a ValidationError naming its row and column.
  */
-interface WireEvent {
-  dataset: string;
-  schemaVersion: number;
-  op: DataWrittenEvent['op'];
+export function encodeEvent(event: DataWrittenEvent, dataset: Dataset<unknown, unknown>): Uint8Array {
+  const columns = event.rows.length > 0 ? Object.keys(event.rows[0]!) : [];
+  const values = columns.map((c) => event.rows.map((r) => r[c]));
+  const time = dataset.eventTime;
+  const derived = columns.includes(time) && event.rows.every((r, i) => r[time] === event.eventTimes[i]);
+  return encodeColumnarEvent(
+    {
+      dataset: event.dataset,
+      schemaVersion: event.schemaVersion,
+      op: event.op,
+      columns,
+      values,
+      ...(derived ? {} : { eventTimes: event.eventTimes }),
+      writtenAt: event.writtenAt,
+      ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+      ...(event.origin ? { origin: event.origin } : {}),
+    },
+    dataset,
+  );
+}
+
+/** An event as decoded, still column by column: `values[c][i]` is row i's value of `columns[c]`. */
+export interface EventColumns extends Omit<DataWrittenEvent, 'rows'> {
   columns: string[];
   values: unknown[][];
-  eventTimes?: string[];
-  writtenAt: string;
-  traceparent?: string;
-  origin?: string;
+  /** Rows in the event. */
+  count: number;
 }
 
-/** JSON, with int64 values as decimal strings (JSON numbers lose precision past 2^53). */
-export function encodeEvent(event: DataWrittenEvent, eventTimeColumn?: string): Uint8Array {
-  const columns = event.rows.length > 0 ? Object.keys(event.rows[0]!) : [];
-  // int64 values become strings here, column by column, rather than through a JSON.stringify
-  // replacer, which would be called for every value of the event.
-  const values = columns.map((c) =>
-    event.rows.map((r) => {
-      const v = r[c] ?? null;
-      return typeof v === 'bigint' ? v.toString() : v;
-    }),
+function wireOf(bytes: Uint8Array, datasetOf: (name: string) => Dataset<unknown, unknown>): WireEvent {
+  try {
+    if (isColumnarEvent(bytes)) return decodeColumnarEvent(bytes, datasetOf);
+    if (isJsonEvent(bytes)) return decodeJsonEvent(decoder.decode(bytes));
+  } catch (error) {
+    if (error instanceof TierflowError) throw error; // an unknown dataset, say
+    throw new EventDecodeError(`a data-written event cannot be decoded: ${(error as Error).message}`, error);
+  }
+  throw new EventDecodeError(
+    'a data-written event is in no known format (it starts with neither "TF\\x02" nor "{")',
   );
-  const derived =
-    eventTimeColumn !== undefined &&
-    columns.includes(eventTimeColumn) &&
-    event.rows.every((r, i) => r[eventTimeColumn] === event.eventTimes[i]);
-  const wire: WireEvent = {
-    dataset: event.dataset,
-    schemaVersion: event.schemaVersion,
-    op: event.op,
-    columns,
-    values,
-    ...(derived ? {} : { eventTimes: event.eventTimes }),
-    writtenAt: event.writtenAt,
-    ...(event.traceparent ? { traceparent: event.traceparent } : {}),
-    ...(event.origin ? { origin: event.origin } : {}),
-  };
-  return Buffer.from(JSON.stringify(wire));
 }
 
-/** Decodes an event and restores the int64 columns of its dataset to bigint. */
-export function decodeEvent(
+/**
+ * Decodes an event without building row objects (the lake takes columns as they are), with every
+ * value of its dataset's kinds restored (int64 as bigint). Reads both wire formats.
+ */
+export function decodeEventColumns(
   bytes: Uint8Array,
   datasetOf: (name: string) => Dataset<unknown, unknown>,
-): DataWrittenEvent {
-  let wire: WireEvent;
-  try {
-    wire = JSON.parse(decoder.decode(bytes)) as WireEvent;
-  } catch (error) {
-    throw new EventDecodeError(`a data-written event is not valid JSON: ${(error as Error).message}`, error);
-  }
+): EventColumns {
+  const wire = wireOf(bytes, datasetOf);
   if (
     typeof wire?.dataset !== 'string' ||
     !Array.isArray(wire.columns) ||
@@ -102,32 +104,49 @@ export function decodeEvent(
   if (!OPERATIONS.includes(wire.op))
     throw new EventDecodeError(`a data-written event has an unknown operation "${String(wire.op)}"`);
   const dataset = datasetOf(wire.dataset);
-  const count = wire.values[0]?.length ?? 0;
+  const count = wire.count;
   const int64 = new Set(dataset.columns.filter((c) => c.kind === 'int64').map((c) => c.name));
-  const rows: Record<string, unknown>[] = Array.from({ length: count }, () => ({}));
   wire.columns.forEach((column, c) => {
     const values = wire.values[c]!;
-    if (values.length !== count)
+    if (!Array.isArray(values) || values.length !== count)
       throw new EventDecodeError(
-        `column "${column}" of a data-written event has ${values.length} values, expected ${count}`,
+        `column "${column}" of a data-written event has ${Array.isArray(values) ? values.length : 'no'} values, expected ${count}`,
       );
-    const big = int64.has(column);
+    // Version 1 carries int64 values as strings.
+    if (!int64.has(column)) return;
     for (let i = 0; i < count; i++) {
       const v = values[i];
-      rows[i]![column] = big && typeof v === 'string' ? BigInt(v) : v;
+      if (typeof v === 'string') values[i] = BigInt(v);
     }
   });
-  const eventTimes = wire.eventTimes ?? rows.map((r) => r[dataset.eventTime] as string);
+  const timeColumn = wire.columns.indexOf(dataset.eventTime);
+  const eventTimes = wire.eventTimes ?? (timeColumn >= 0 ? (wire.values[timeColumn] as string[]) : []);
   if (eventTimes.length !== count)
     throw new EventDecodeError('a data-written event has a different number of event times and rows');
   return {
     dataset: wire.dataset,
     schemaVersion: wire.schemaVersion,
     op: wire.op,
-    rows,
+    columns: wire.columns,
+    values: wire.values,
+    count,
     eventTimes,
     writtenAt: wire.writtenAt,
     ...(wire.traceparent ? { traceparent: wire.traceparent } : {}),
     ...(wire.origin ? { origin: wire.origin } : {}),
   };
+}
+
+/** Decodes an event into row objects, with the int64 columns of its dataset as bigint. */
+export function decodeEvent(
+  bytes: Uint8Array,
+  datasetOf: (name: string) => Dataset<unknown, unknown>,
+): DataWrittenEvent {
+  const { columns, values, count, ...event } = decodeEventColumns(bytes, datasetOf);
+  const rows: Record<string, unknown>[] = Array.from({ length: count }, () => ({}));
+  columns.forEach((column, c) => {
+    const list = values[c]!;
+    for (let i = 0; i < count; i++) rows[i]![column] = list[i];
+  });
+  return { ...event, rows };
 }

@@ -112,7 +112,7 @@ export class DualStorageWriter extends HotOnlyWriter {
           eventTimes: of.map((r) => (r[dataset.eventTime] as string | undefined) ?? now),
           writtenAt,
         },
-        dataset.eventTime,
+        dataset,
       );
     if (op === 'delete')
       // Only the keys the delete removed: a key it did not find (say, inserted by a transaction

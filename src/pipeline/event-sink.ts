@@ -1,10 +1,12 @@
-import type { Change, Dataset } from '../core/index.ts';
+import type { Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
+import type { LakeBatch } from '../lake/lake-batch.ts';
+import { LakeBatchBuilder } from '../lake/lake-batch.ts';
 import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
 import type { PositionRun, RunOptions } from '../lake/position-map.ts';
 import { MAX_ROWS_PER_ENTRY, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
-import { decodeEvent } from './data-written-event.ts';
+import { decodeEventColumns } from './data-written-event.ts';
 
 /** A committed data-written event as the cold consumer hands it on: its log position and bytes. */
 export interface EventToWrite {
@@ -19,7 +21,7 @@ export interface EventSink {
 
 /** What the event sink writes changes to: the LakeWriter, or anything that writes like it. */
 export interface LakeSink {
-  write(dataset: Dataset<unknown, unknown>, changes: readonly Change[]): Promise<LakeCommit>;
+  writeBatch(dataset: Dataset<unknown, unknown>, batch: LakeBatch): Promise<LakeCommit>;
 }
 
 const MAX_LAKE_POSITION = (1n << 63n) - 1n;
@@ -55,8 +57,6 @@ export class LakeEventSink implements EventSink {
     private readonly lake: LakeSink,
     private readonly datasetOf: (name: string) => Dataset<unknown, unknown>,
     private readonly options: {
-      /** The lake's `source` of these changes when the event does not name its origin. */
-      source?: string;
       runs?: LakeRuns;
     } = {},
   ) {}
@@ -68,32 +68,28 @@ export class LakeEventSink implements EventSink {
       ? await openRun(runs.lake, runs.datasets, runs.topic, events[0]!.position, runs)
       : SINGLE_RUN;
     const run = this.run;
-    const byDataset = new Map<string, Change[]>();
+    const byDataset = new Map<string, LakeBatchBuilder>();
     for (const { position, payload } of events) {
       if (
         position < run.from ||
         lakePosition(run, position, 0) + BigInt(MAX_ROWS_PER_ENTRY) > MAX_LAKE_POSITION
       )
         throw new LakePositionError(position);
-      const event = decodeEvent(payload, this.datasetOf);
-      const dataset = this.datasetOf(event.dataset);
-      let changes = byDataset.get(event.dataset);
-      if (!changes) byDataset.set(event.dataset, (changes = []));
-      const base = lakePosition(run, position, 0);
-      const remove = event.op === 'delete';
-      event.rows.forEach((row, i) => {
-        changes.push({
-          dataset: event.dataset,
-          op: remove ? 'd' : 'u',
-          key: Object.fromEntries(dataset.primaryKey.map((k) => [k, row[k]])),
-          after: remove ? undefined : row,
-          eventTime: event.eventTimes[i]!,
-          position: base + BigInt(i),
-          source: event.origin ?? this.options.source ?? 'dual-write',
-          schemaVersion: event.schemaVersion,
-        });
+      const event = decodeEventColumns(payload, this.datasetOf);
+      let builder = byDataset.get(event.dataset);
+      if (!builder)
+        byDataset.set(event.dataset, (builder = new LakeBatchBuilder(this.datasetOf(event.dataset))));
+      builder.addColumns({
+        op: event.op === 'delete' ? 'd' : 'u',
+        columns: event.columns,
+        values: event.values,
+        count: event.count,
+        firstPosition: lakePosition(run, position, 0),
+        eventTimes: event.eventTimes,
+        schemaVersion: event.schemaVersion,
       });
     }
-    for (const [name, changes] of byDataset) await this.lake.write(this.datasetOf(name), changes);
+    for (const [name, builder] of byDataset)
+      await this.lake.writeBatch(this.datasetOf(name), builder.build());
   }
 }

@@ -42,8 +42,8 @@ export function rowSequence(position: Position, index: number): bigint {
   return (position << ROW_BITS) + BigInt(index);
 }
 
-export function encodeWalPayload(event: DataWrittenEvent, eventTimeColumn: string): Uint8Array {
-  return encodeEvent(event, eventTimeColumn);
+export function encodeWalPayload(event: DataWrittenEvent, dataset: Dataset<unknown, unknown>): Uint8Array {
+  return encodeEvent(event, dataset);
 }
 
 export function walEntryOf(

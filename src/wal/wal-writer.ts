@@ -119,7 +119,7 @@ export class WalWriter implements StorageWriter {
         writtenAt,
         origin: this.options.origin ?? 'wal',
       },
-      dataset.eventTime,
+      dataset,
     );
     let position: Position;
     try {

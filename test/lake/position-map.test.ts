@@ -32,7 +32,7 @@ const event = (close: number) => {
       eventTimes: ['2024-03-04T14:30:00.000000Z'],
       writtenAt: '',
     },
-    'bucket_start',
+    marketData as never,
   );
 };
 

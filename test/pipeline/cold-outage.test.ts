@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Change, Dataset } from '../../src/core/index.ts';
+import type { Dataset } from '../../src/core/index.ts';
 import { allDatasets, findDataset, marketData } from '../../src/datasets/index.ts';
 import { Repository } from '../../src/hot/repository.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import type { LakeBatch } from '../../src/lake/lake-batch.ts';
 import { LakeWriter } from '../../src/lake/lake-writer.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
@@ -47,10 +48,10 @@ describe('stage 1 with the cold tier failing', () => {
     const lake = await LakeWriter.open(lakeRoot);
     let broken = true;
     const flaky: LakeSink = {
-      write: (dataset: Dataset<unknown, unknown>, changes: readonly Change[]) =>
+      writeBatch: (dataset: Dataset<unknown, unknown>, batch: LakeBatch) =>
         broken
           ? Promise.reject(Object.assign(new Error('EIO: the lake disk is gone'), { code: 'EIO' }))
-          : lake.write(dataset, changes),
+          : lake.writeBatch(dataset, batch),
     };
     const failures: unknown[] = [];
     const writer = new DualStorageWriter(ctx.tf.hot, { topic: 'events' });

@@ -3,10 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Change, Dataset } from '../../src/core/index.ts';
+import type { Dataset } from '../../src/core/index.ts';
 import { allDatasets, findDataset, marketData } from '../../src/datasets/index.ts';
 import { EmbeddedPostgresServer } from '../../src/hot/embedded-server.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import type { LakeBatch } from '../../src/lake/lake-batch.ts';
 import { LakeWriter } from '../../src/lake/lake-writer.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
@@ -51,10 +52,10 @@ describe('stage 2 with PostgreSQL and the lake both down', () => {
     const lake = await LakeWriter.open(lakeRoot);
     let lakeDown = false;
     const flaky: LakeSink = {
-      write: (dataset: Dataset<unknown, unknown>, changes: readonly Change[]) =>
+      writeBatch: (dataset: Dataset<unknown, unknown>, batch: LakeBatch) =>
         lakeDown
           ? Promise.reject(Object.assign(new Error('EIO: the lake disk is gone'), { code: 'EIO' }))
-          : lake.write(dataset, changes),
+          : lake.writeBatch(dataset, batch),
     };
     const coldErrors: unknown[] = [];
     const cold = new ColdStorageProcessor(log, new LakeEventSink(flaky, findDataset), {
