@@ -15,13 +15,30 @@ export function segments<T>(list: T[], n: number): T[][] {
 }
 
 /** Upserts the batches one after the other; returns each batch's latency in ms. */
-export async function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<number[]> {
+export function writeSequentially(tf: Tierflow, list: BarInput[][]): Promise<number[]> {
+  return writeConcurrently(tf, list, 1);
+}
+
+/**
+ * Upserts the batches from `writers` concurrent writers, each taking the next batch in order when
+ * its last one is acknowledged (as several feeds writing at once); returns each batch's latency in ms.
+ */
+export async function writeConcurrently(
+  tf: Tierflow,
+  list: BarInput[][],
+  writers: number,
+): Promise<number[]> {
   const latencies: number[] = [];
-  for (const batch of list) {
-    const started = performance.now();
-    await tf.repositories.marketData.upsert(batch as never);
-    latencies.push(performance.now() - started);
-  }
+  let next = 0;
+  const writer = async () => {
+    while (next < list.length) {
+      const batch = list[next++]!;
+      const started = performance.now();
+      await tf.repositories.marketData.upsert(batch as never);
+      latencies.push(performance.now() - started);
+    }
+  };
+  await Promise.all(Array.from({ length: writers }, writer));
   return latencies;
 }
 
