@@ -7,3 +7,4 @@ export * from './time.ts';
 export * from './arrow-schema.ts';
 export * from './storage-writer.ts';
 export * from './change.ts';
+export * from './text-form.ts';

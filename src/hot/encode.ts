@@ -1,4 +1,5 @@
 import type { ColumnDef } from '../core/index.ts';
+import { textForm } from '../core/index.ts';
 
 /**
  * Text encodings of normalised values, for PostgreSQL array literals and COPY text format.
@@ -6,19 +7,8 @@ import type { ColumnDef } from '../core/index.ts';
  */
 type ToText = (value: unknown) => string;
 
-export function textOf(col: ColumnDef): ToText {
-  switch (col.kind) {
-    case 'json':
-      return (v) => JSON.stringify(v);
-    case 'bool':
-      return (v) => (v ? 't' : 'f');
-    default:
-      return (v) => String(v);
-  }
-}
-
 /** Kinds whose text can contain characters that array literals must quote. */
-function needsQuoting(col: ColumnDef): boolean {
+export function needsQuoting(col: ColumnDef): boolean {
   return col.kind === 'text' || col.kind === 'json';
 }
 
@@ -26,7 +16,7 @@ const ARRAY_SPECIAL = /[\\"]/g;
 
 /** `{a,"b c",NULL}`: the array literal of one column of a batch. */
 export function arrayLiteral(col: ColumnDef, values: readonly unknown[]): string {
-  const toText = textOf(col);
+  const toText = textForm(col);
   const quote = needsQuoting(col);
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
@@ -49,7 +39,7 @@ export function copyField(toText: ToText, quote: boolean, value: unknown): strin
 }
 
 export function copyEncoder(col: ColumnDef): (value: unknown) => string {
-  const toText = textOf(col);
+  const toText = textForm(col);
   const quote = needsQuoting(col);
   return (value) => copyField(toText, quote, value);
 }

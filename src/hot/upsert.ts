@@ -26,6 +26,12 @@ export interface PreparedBatch {
   rows: readonly Record<string, unknown>[];
   /** Aligned with rows; null where the caller gave no sequence. */
   sequences: readonly (bigint | null)[];
+  /**
+   * The same rows already in COPY text, every column then the sequence (the WAL's fast path,
+   * wal/entry-copy-text.ts): the plain COPY sends it as it is, and `rows` is read only if the
+   * batch needs the upsert after all.
+   */
+  copyText?: readonly Uint8Array[];
 }
 
 export function preparedBatch(
@@ -169,7 +175,7 @@ export async function applyUpsert(
   /** Told when the rows have been sent, so the caller can work while PostgreSQL applies them. */
   sent?: () => void,
 ): Promise<number> {
-  if (batch.rows.length === 0) return 0;
+  if (!batch.copyText && batch.rows.length === 0) return 0;
   return strategy === 'copy'
     ? upsertByCopy(client, schema, dataset, batch, sent)
     : upsertByUnnest(client, schema, dataset, batch, sent);
@@ -219,7 +225,7 @@ const COPY_CHUNK_ROWS = 1_000;
  * COPY text of a batch, in chunks, optionally with each row's ordinal as a last column; `sent` is
  * called once the last chunk has been taken.
  */
-function* copyText(
+export function* copyText(
   dataset: Dataset<unknown>,
   batch: PreparedBatch,
   withOrdinal: boolean,
@@ -247,7 +253,7 @@ async function copyInto(
   client: pg.PoolClient,
   table: string,
   columns: string,
-  text: Iterable<string>,
+  text: Iterable<string | Uint8Array>,
 ): Promise<number> {
   const stream = client.query(copyFrom(`COPY ${table} (${columns}) FROM STDIN`));
   await pipeline(Readable.from(text), stream);
@@ -263,9 +269,12 @@ async function upsertByCopy(
 ): Promise<number> {
   const statement = statements(dataset, schema);
   const { columns, target } = statement;
-  const copied = await plainWrite(client, statement, () =>
-    copyInto(client, target, columns.join(', '), copyText(dataset, batch, false, sent)),
-  );
+  const text = batch.copyText;
+  const copied = await plainWrite(client, statement, () => {
+    if (!text) return copyInto(client, target, columns.join(', '), copyText(dataset, batch, false, sent));
+    sent?.();
+    return copyInto(client, target, columns.join(', '), text);
+  });
   if (copied !== undefined) return copied;
   const stage = ident(`tf_stage_${dataset.name}`);
   await client.query(

@@ -1,5 +1,5 @@
 import type { ColumnDef, Dataset } from '../core/index.ts';
-import { ValidationError } from '../core/index.ts';
+import { ValidationError, textForm } from '../core/index.ts';
 import type { WireEvent } from './event-wire.ts';
 
 /**
@@ -28,20 +28,7 @@ export function isColumnarEvent(bytes: Uint8Array): boolean {
   return bytes[0] === MAGIC[0] && bytes[1] === MAGIC[1] && bytes[2] === MAGIC[2];
 }
 
-/** A value's text form, by kind; the inverse of `fromText`. */
-function toText(col: ColumnDef | undefined): (v: unknown) => string {
-  switch (col?.kind) {
-    case 'json':
-      return (v) => JSON.stringify(v);
-    case 'bool':
-      return (v) => (v ? 't' : 'f');
-    case 'float64':
-      return (v) => (Object.is(v, -0) ? '-0' : String(v));
-    default:
-      return (v) => String(v);
-  }
-}
-
+/** A column's values from their text forms (core/text-form.ts), by kind. */
 function fromText(col: ColumnDef | undefined): ((s: string) => unknown) | undefined {
   switch (col?.kind) {
     case 'json':
@@ -69,7 +56,7 @@ export function encodeColumnarEvent(
   const nulls: Record<string, number[]> = {};
   const blocks = event.columns.map((name, c) => {
     const col = dataset.columns.find((d) => d.name === name);
-    const text = toText(col);
+    const text = textForm(col);
     const checkNul = col?.kind === 'text' || col === undefined;
     const values = event.values[c]!;
     const parts = new Array<string>(count);
@@ -119,41 +106,59 @@ export function encodeColumnarEvent(
 /** Thrown for a payload that is cut short or whose columns do not match its header. */
 export class ColumnarFormatError extends Error {}
 
+/** Where a version 2 payload keeps its header and each column's text. */
+export interface ColumnarLayout {
+  header: Omit<Header, 'nulls'>;
+  /** Per column with nulls: the rows where it is null. */
+  nulls: Readonly<Record<string, readonly number[]>>;
+  /** Per column, in header order: its text's [start, end) in the payload. */
+  blocks: readonly (readonly [number, number])[];
+}
+
+export function columnarLayout(bytes: Uint8Array): ColumnarLayout {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const block = (at: number): [number, number] => {
+    if (at + 4 > bytes.length) throw new ColumnarFormatError(`cut short at byte ${at}`);
+    const end = at + 4 + view.getUint32(at, true);
+    if (end > bytes.length) throw new ColumnarFormatError(`cut short at byte ${at}`);
+    return [at + 4, end];
+  };
+  const [headStart, headEnd] = block(MAGIC.length);
+  const { nulls, ...header } = JSON.parse(decoder.decode(bytes.subarray(headStart, headEnd))) as Header;
+  if (typeof header.dataset !== 'string' || !Array.isArray(header.columns) || !(header.count >= 0))
+    throw new ColumnarFormatError('the header lacks dataset, columns or count');
+  const blocks: [number, number][] = [];
+  let at = headEnd;
+  for (let c = 0; c < header.columns.length; c++) {
+    const range = block(at);
+    blocks.push(range);
+    at = range[1];
+  }
+  if (at !== bytes.length) throw new ColumnarFormatError(`${bytes.length - at} bytes after the last column`);
+  return { header, nulls: nulls ?? {}, blocks };
+}
+
 /** The event of a version 2 payload, with every value restored to its kind. */
 export function decodeColumnarEvent(
   bytes: Uint8Array,
   datasetOf: (name: string) => Dataset<unknown, unknown>,
 ): WireEvent {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const block = (at: number): [Uint8Array, number] => {
-    if (at + 4 > bytes.length) throw new ColumnarFormatError(`cut short at byte ${at}`);
-    const length = view.getUint32(at, true);
-    if (at + 4 + length > bytes.length) throw new ColumnarFormatError(`cut short at byte ${at}`);
-    return [bytes.subarray(at + 4, at + 4 + length), at + 4 + length];
-  };
-  const [head, first] = block(MAGIC.length);
-  const { nulls, ...header } = JSON.parse(decoder.decode(head)) as Header;
-  if (typeof header.dataset !== 'string' || !Array.isArray(header.columns) || !(header.count >= 0))
-    throw new ColumnarFormatError('the header lacks dataset, columns or count');
+  const { header, nulls, blocks } = columnarLayout(bytes);
   const dataset = datasetOf(header.dataset);
   const count = header.count;
-  const values: unknown[][] = [];
-  let at = first;
-  for (const name of header.columns) {
-    const [text, next] = block(at);
-    at = next;
-    const parts: unknown[] = count === 0 ? [] : decoder.decode(text).split(SEPARATOR);
+  const values = header.columns.map((name, c) => {
+    const [start, end] = blocks[c]!;
+    const parts: unknown[] = count === 0 ? [] : decoder.decode(bytes.subarray(start, end)).split(SEPARATOR);
     if (parts.length !== count)
       throw new ColumnarFormatError(`column "${name}" has ${parts.length} values, the header says ${count}`);
-    for (const i of nulls?.[name] ?? []) parts[i] = null;
+    for (const i of nulls[name] ?? []) parts[i] = null;
     const convert = fromText(dataset.columns.find((d) => d.name === name));
     if (convert)
       for (let i = 0; i < count; i++) {
         const part = parts[i];
         if (part !== null) parts[i] = convert(part as string);
       }
-    values.push(parts);
-  }
-  if (at !== bytes.length) throw new ColumnarFormatError(`${bytes.length - at} bytes after the last column`);
+    return parts;
+  });
   return { ...header, values };
 }

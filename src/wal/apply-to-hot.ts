@@ -1,10 +1,85 @@
 import type pg from 'pg';
 import type { Dataset } from '../core/index.ts';
 import { applyDelete } from '../hot/delete.ts';
-import type { UpsertStrategy } from '../hot/upsert.ts';
+import type { PreparedBatch, UpsertStrategy } from '../hot/upsert.ts';
 import { applyUpsert } from '../hot/upsert.ts';
-import type { WALEntry } from './wal-entry.ts';
-import { rowSequence } from './wal-entry.ts';
+import type { LogEntry, Position } from '../log/log.ts';
+import type { ChangeOperation } from '../pipeline/data-written-event.ts';
+import { columnarLayout, isColumnarEvent } from '../pipeline/event-columnar.ts';
+import { entryCopyText } from './entry-copy-text.ts';
+import { rowSequence, walEntryOf } from './wal-entry.ts';
+
+/** A WAL entry as the hot tier applies it: its rows decoded only if they are needed. */
+export interface HotEntry {
+  sequence: Position;
+  table: string;
+  operation: ChangeOperation;
+  /** Rows in the entry. */
+  count: number;
+  rows(): Record<string, unknown>[];
+  /** The rows as COPY text with their sequences (entry-copy-text.ts), where the fast path applies. */
+  copyText?: Uint8Array;
+}
+
+/**
+ * Prepares a log entry for the hot tier. A version 2 upsert of the dataset's columns gets its COPY
+ * text built from its bytes, and is decoded only if the plain COPY cannot take it (a key that
+ * exists already); anything else is decoded now.
+ */
+export function hotEntryOf(
+  entry: LogEntry,
+  datasetOf: (name: string) => Dataset<unknown, unknown>,
+): HotEntry {
+  let rows: Record<string, unknown>[] | undefined;
+  const decoded = () => (rows ??= walEntryOf(entry, datasetOf).data);
+  if (isColumnarEvent(entry.payload)) {
+    const layout = columnarLayout(entry.payload);
+    const { header } = layout;
+    const copyText = entryCopyText(entry.payload, layout, datasetOf(header.dataset), entry.position);
+    if (copyText)
+      return {
+        sequence: entry.position,
+        table: header.dataset,
+        operation: header.op,
+        count: header.count,
+        rows: decoded,
+        copyText,
+      };
+  }
+  const wal = walEntryOf(entry, datasetOf);
+  return {
+    sequence: wal.sequence,
+    table: wal.table,
+    operation: wal.operation,
+    count: wal.data.length,
+    rows: () => wal.data,
+  };
+}
+
+/** The rows of consecutive entries as one batch, decoded when first read; COPY text where every entry has it. */
+function batchOf(entries: readonly HotEntry[]): PreparedBatch {
+  let built: { rows: Record<string, unknown>[]; sequences: bigint[] } | undefined;
+  const build = () => {
+    if (built) return built;
+    built = { rows: [], sequences: [] };
+    for (const entry of entries)
+      entry.rows().forEach((row, i) => {
+        built!.rows.push(row);
+        built!.sequences.push(rowSequence(entry.sequence, i));
+      });
+    return built;
+  };
+  const texts = entries.map((e) => e.copyText);
+  return {
+    get rows() {
+      return build().rows;
+    },
+    get sequences() {
+      return build().sequences;
+    },
+    ...(texts.every((t) => t !== undefined) ? { copyText: texts } : {}),
+  };
+}
 
 /**
  * Applies WAL entries, in order, inside the caller's transaction. Consecutive entries of one
@@ -16,7 +91,7 @@ import { rowSequence } from './wal-entry.ts';
 export async function applyToHot(
   client: pg.PoolClient,
   schema: string,
-  entries: readonly WALEntry[],
+  entries: readonly HotEntry[],
   datasetOf: (name: string) => Dataset<unknown, unknown>,
   strategy: UpsertStrategy,
 ): Promise<number> {
@@ -31,18 +106,11 @@ export async function applyToHot(
       (entries[end]!.operation === 'delete') === remove
     )
       end++;
-    const rows: Record<string, unknown>[] = [];
-    const sequences: bigint[] = [];
-    for (const entry of entries.slice(start, end)) {
-      entry.data.forEach((row, i) => {
-        rows.push(row);
-        sequences.push(rowSequence(entry.sequence, i));
-      });
-    }
+    const batch = batchOf(entries.slice(start, end));
     const dataset = datasetOf(first.table);
     applied += remove
-      ? (await applyDelete(client, schema, dataset, { rows, sequences })).length
-      : await applyUpsert(client, schema, dataset, { rows, sequences }, strategy);
+      ? (await applyDelete(client, schema, dataset, batch)).length
+      : await applyUpsert(client, schema, dataset, batch, strategy);
     start = end;
   }
   return applied;

@@ -6,11 +6,11 @@ import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import { applyToHot } from './apply-to-hot.ts';
+import type { HotEntry } from './apply-to-hot.ts';
+import { applyToHot, hotEntryOf } from './apply-to-hot.ts';
 import { readCheckpoint, saveCheckpoint } from './checkpoints.ts';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { WALEntry } from './wal-entry.ts';
-import { WAL_TOPIC, walEntryOf } from './wal-entry.ts';
+import { WAL_TOPIC } from './wal-entry.ts';
 
 export interface HotStorageProcessorOptions {
   topic?: string;
@@ -128,10 +128,10 @@ export class HotStorageProcessor {
   }
 
   /** Decodes a batch, one entry per turn of the event loop, so writers sharing this thread keep their latency. */
-  private async decode(batch: readonly LogEntry[]): Promise<WALEntry[]> {
-    const entries: WALEntry[] = [];
+  private async decode(batch: readonly LogEntry[]): Promise<HotEntry[]> {
+    const entries: HotEntry[] = [];
     for (const e of batch) {
-      entries.push(walEntryOf(e, this.options.datasetOf));
+      entries.push(hotEntryOf(e, this.options.datasetOf));
       await yieldToEventLoop();
     }
     return entries;
@@ -149,7 +149,7 @@ export class HotStorageProcessor {
    * and the checkpoint commits or is lost together with the rows, so a crash of PostgreSQL that
    * loses the last commits only makes the processor apply those entries again.
    */
-  private async applyEntries(batch: readonly LogEntry[], entries: readonly WALEntry[]): Promise<void> {
+  private async applyEntries(batch: readonly LogEntry[], entries: readonly HotEntry[]): Promise<void> {
     if (batch.length === 0) return;
     const last = batch[batch.length - 1]!;
     const started = performance.now();
@@ -173,7 +173,7 @@ export class HotStorageProcessor {
     this.rowsApplied += applied;
     this.metrics.observe(METRIC.walApplyLatency, (performance.now() - started) / 1000, { tier: 'hot' });
     for (const e of entries)
-      this.metrics.count(METRIC.recordsWritten, { repository: e.table, tier: 'hot' }, e.data.length);
+      this.metrics.count(METRIC.recordsWritten, { repository: e.table, tier: 'hot' }, e.count);
     this.metrics.gauge(METRIC.walProcessorLagSeconds, Math.max(0, (Date.now() - last.timestamp) / 1000), {
       tier: 'hot',
     });

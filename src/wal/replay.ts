@@ -5,8 +5,8 @@ import type { Log, LogEntry, Position, ReadFrom } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { EventSink } from '../pipeline/event-sink.ts';
-import { applyToHot } from './apply-to-hot.ts';
-import { WAL_TOPIC, walEntryOf } from './wal-entry.ts';
+import { applyToHot, hotEntryOf } from './apply-to-hot.ts';
+import { WAL_TOPIC } from './wal-entry.ts';
 
 export interface ReplayOptions {
   log: Log;
@@ -73,7 +73,7 @@ async function applyBatch(
   result: ReplayResult,
   metrics: Metrics,
 ): Promise<void> {
-  const entries = batch.map((e) => walEntryOf(e, options.datasetOf));
+  const entries = batch.map((e) => hotEntryOf(e, options.datasetOf));
   const hot = options.hot;
   if (hot) {
     result.hotApplied += await inTransaction(hot.pool, (client) =>
@@ -86,7 +86,7 @@ async function applyBatch(
     metrics.count(METRIC.replayOperations, { target: 'cold' }, entries.length);
   }
   result.entries += entries.length;
-  result.rows += entries.reduce((n, e) => n + e.data.length, 0);
+  result.rows += entries.reduce((n, e) => n + e.count, 0);
   result.first ??= batch[0]!.position;
   result.last = batch[batch.length - 1]!.position;
 }
