@@ -2,7 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticBars } from '../../bench/bars.ts';
+import { marketData } from '../../src/datasets/index.ts';
+import { prepareUpsert } from '../../src/hot/hot-only-writer.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
+import { encodeEvent } from '../../src/pipeline/data-written-event.ts';
 import { runTierflow } from '../support/cli.ts';
 
 let dir: string;
@@ -18,6 +22,20 @@ describe('tierflow log', () => {
       { key: 'MSFT', payload: new TextEncoder().encode('{"n":2}') },
       { payload: new Uint8Array([0, 159, 146, 150]) },
     ]);
+    const rows = prepareUpsert(marketData as never, syntheticBars({ count: 2 }) as never).rows as Record<
+      string,
+      unknown
+    >[];
+    const event = {
+      dataset: 'market_data',
+      schemaVersion: 1,
+      op: 'upsert' as const,
+      rows,
+      eventTimes: rows.map((r) => r.bucket_start as string),
+      writtenAt: '2024-01-02T14:30:00.000Z',
+      origin: 'wal',
+    };
+    await log.append('wal', [{ key: 'market_data', payload: encodeEvent(event, marketData as never) }]);
     await log.commit('lake', 'events', 0n);
     await log.close();
   });
@@ -38,6 +56,14 @@ describe('tierflow log', () => {
     ]);
     const json = tierflow('tail', 'events', '--from', '2', '--format', 'json');
     expect(JSON.parse(json.stdout)).toMatchObject({ position: '2', key: null, payload: 'base64:AJ+Slg==' });
+  });
+
+  it('decodes WAL entries and data-written events to JSON', () => {
+    const { stdout } = tierflow('tail', 'wal', '--format', 'json');
+    const event = JSON.parse(JSON.parse(stdout).payload as string);
+    expect(event).toMatchObject({ dataset: 'market_data', op: 'upsert', origin: 'wal' });
+    expect(event.rows).toHaveLength(2);
+    expect(event.rows[0]).toMatchObject({ symbol: 'SYM0', interval: '1m', volume: expect.any(String) });
   });
 
   it('reports group lag and names an unknown topic', () => {

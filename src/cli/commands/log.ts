@@ -1,5 +1,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/index.ts';
+import { findDataset } from '../../datasets/index.ts';
+import { decodeEvent } from '../../pipeline/data-written-event.ts';
+import { isColumnarEvent } from '../../pipeline/event-columnar.ts';
 import type { LogEntry, ReadFrom } from '../../log/log.ts';
 import { defaultLogSpec, openLog } from '../../log/open-log.ts';
 import { resolveConfig } from '../../tierflow.ts';
@@ -29,10 +32,25 @@ export function parseFrom(text: string): ReadFrom {
   return date;
 }
 
-function show(entry: LogEntry, format: string): string {
-  const payload = Buffer.from(entry.payload);
+/**
+ * A payload as text: a data-written event or WAL entry in the columnar wire format decoded to JSON
+ * (int64 values as strings), other printable payloads as they are, anything else as base64.
+ */
+function bodyOf(payload: Buffer): string {
+  if (isColumnarEvent(payload)) {
+    try {
+      const event = decodeEvent(payload, findDataset);
+      return JSON.stringify(event, (_key, v: unknown) => (typeof v === 'bigint' ? String(v) : v));
+    } catch (error) {
+      return `undecodable event (${(error as Error).message}): base64:${payload.toString('base64')}`;
+    }
+  }
   const printable = /^[\x20-\x7e\t\n\r\u00a0-\uffff]*$/.test(payload.toString('utf8'));
-  const body = printable ? payload.toString('utf8') : `base64:${payload.toString('base64')}`;
+  return printable ? payload.toString('utf8') : `base64:${payload.toString('base64')}`;
+}
+
+function show(entry: LogEntry, format: string): string {
+  const body = bodyOf(Buffer.from(entry.payload));
   if (format === 'json') {
     return JSON.stringify({
       position: String(entry.position),
