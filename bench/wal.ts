@@ -36,7 +36,7 @@ import { batches, writeConcurrently, writeOnSchedule } from './writes.ts';
  *    that rate as warm-up;
  *  - the entry codecs: columnar text (in use), columnar JSON (version 1) and Arrow IPC.
  */
-const ROWS = Number(process.env.BENCH_ROWS ?? 200_000);
+const ROWS = Number(process.env.BENCH_ROWS ?? 600_000);
 /**
  * End to end is measured with one writer (each batch appended after the last was acknowledged:
  * bound by append latency) and with several writing at once (as several feeds do: the log
