@@ -131,11 +131,19 @@ function int64Data(values: readonly (bigint | null | undefined)[]): Data {
   return makeData({ type: new Int64(), length: values.length, nullCount: nulls, nullBitmap: bitmap, data });
 }
 
-/** Microseconds fit a double exactly for every year tierflow accepts; no BigInt per value. */
-function microsData(values: readonly (number | null | undefined)[]): Data {
+/**
+ * Microseconds as numbers where a double holds them exactly (within about 285 years of 1970), as
+ * bigint beyond: no BigInt per value for the timestamps data carries.
+ */
+function microsData(values: readonly (number | bigint | null | undefined)[]): Data {
   const { bitmap, nulls } = validity(values);
   const words = new Uint32Array(values.length * 2);
-  for (let i = 0; i < values.length; i++) writeInt64(words, i * 2, values[i] ?? 0);
+  const exact = new BigInt64Array(words.buffer);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] ?? 0;
+    if (typeof v === 'bigint') exact[i] = v;
+    else writeInt64(words, i * 2, v);
+  }
   return makeData({
     type: new Timestamp(TimeUnit.MICROSECOND, 'UTC'),
     length: values.length,
@@ -152,8 +160,33 @@ function writeInt64(words: Uint32Array, at: number, value: number): void {
   words[at + 1] = high >>> 0;
 }
 
-function timestampMicros(ts: string): number {
-  return Date.parse(`${ts.slice(0, 23)}Z`) * 1000 + Number(ts.slice(23, 26));
+const digit = (text: string, at: number) => text.charCodeAt(at) - 48;
+
+/** Days from 1970-01-01 to a proleptic Gregorian date, for any year (Date.UTC maps years 0–99 to 19xx). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yearOfEra = y - era * 400;
+  const dayOfYear = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const dayOfEra = yearOfEra * 365 + Math.floor(yearOfEra / 4) - Math.floor(yearOfEra / 100) + dayOfYear;
+  return era * 146_097 + dayOfEra - 719_468;
+}
+
+/** Microseconds since the epoch of a normalised timestamp (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), digit by digit. */
+function timestampMicros(ts: string): number | bigint {
+  if (ts.length !== 27) return Date.parse(ts) * 1000; // not normalised: millisecond precision at best
+  const year = digit(ts, 0) * 1000 + digit(ts, 1) * 100 + digit(ts, 2) * 10 + digit(ts, 3);
+  const days = daysFromCivil(year, digit(ts, 5) * 10 + digit(ts, 6), digit(ts, 8) * 10 + digit(ts, 9));
+  const seconds =
+    (digit(ts, 11) * 10 + digit(ts, 12)) * 3600 +
+    (digit(ts, 14) * 10 + digit(ts, 15)) * 60 +
+    digit(ts, 17) * 10 +
+    digit(ts, 18);
+  let micros = 0;
+  for (let i = 20; i < 26; i++) micros = micros * 10 + digit(ts, i);
+  const total = days * 86_400 + seconds;
+  // |total| below 9e9 s keeps total × 10^6 + micros below 2^53, exact in a double.
+  return Math.abs(total) < 9e9 ? total * 1_000_000 + micros : BigInt(total) * 1_000_000n + BigInt(micros);
 }
 
 const encoder = new TextEncoder();
@@ -167,7 +200,16 @@ function utf8Data(values: readonly (string | null | undefined)[]): Data {
   let end = 0;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (v) end += encoder.encodeInto(v, bytes.subarray(end)).written;
+    if (v) {
+      // ASCII byte by byte (most values: symbols, sources, ops); anything else through the encoder.
+      let k = 0;
+      for (; k < v.length; k++) {
+        const c = v.charCodeAt(k);
+        if (c >= 0x80) break;
+        bytes[end + k] = c;
+      }
+      end += k === v.length ? k : encoder.encodeInto(v, bytes.subarray(end)).written;
+    }
     offsets[i + 1] = end;
   }
   return makeData({
@@ -196,16 +238,22 @@ function decimalData(type: Decimal, values: readonly (string | null | undefined)
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null || v === undefined) continue;
-    const digits = v.replace('.', '');
-    if (digits.length <= 15) {
-      // At most 15 characters (sign included): below 2^53, exact in a double, no BigInt needed.
-      const n = Number(digits);
+    const negative = v.charCodeAt(0) === 45; /* - */
+    const digitCount = v.length - (negative ? 1 : 0) - (v.includes('.') ? 1 : 0);
+    if (digitCount <= 15) {
+      // At most 15 digits: below 2^53, exact in a double, no BigInt and no string built.
+      let n = 0;
+      for (let k = negative ? 1 : 0; k < v.length; k++) {
+        const c = v.charCodeAt(k);
+        if (c !== 46 /* . */) n = n * 10 + (c - 48);
+      }
+      if (negative) n = -n;
       writeInt64(words, i * 4, n);
       const fill = n < 0 ? 0xffffffff : 0;
       words[i * 4 + 2] = fill;
       words[i * 4 + 3] = fill;
     } else {
-      let big = BigInt(digits);
+      let big = BigInt(v.replace('.', ''));
       if (big < 0n) big += 1n << 128n;
       for (let w = 0; w < 4; w++) {
         words[i * 4 + w] = Number(big & 0xffffffffn);
