@@ -218,7 +218,7 @@ function eventCodecCost(batch: BarInput[]): string {
   for (let i = 0; i < n; i++) decodeEvent(payload, findDataset);
   const decode = (performance.now() - started) / n;
   return (
-    `event of ${batch.length.toLocaleString()} rows: ${(payload.length / 1024).toFixed(0)} KiB of JSON, ` +
+    `event of ${batch.length.toLocaleString()} rows: ${(payload.length / 1024).toFixed(0)} KiB (columnar text wire format), ` +
     `encode ${encode.toFixed(1)} ms (writer, inside the hot transaction), decode ${decode.toFixed(1)} ms (cold consumer)`
   );
 }
