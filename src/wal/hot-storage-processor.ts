@@ -86,6 +86,8 @@ export class HotStorageProcessor {
         const reader = new AbortController();
         const stop = () => reader.abort();
         signal.addEventListener('abort', stop);
+        // Stopped while the checkpoint was being read: the listener came too late to hear it.
+        if (signal.aborted) reader.abort();
         let failure: { error: unknown } | undefined;
         let applying: Promise<void> = Promise.resolve();
         try {

@@ -12,6 +12,9 @@ import { createNatsLog, dropNatsPrefix } from '../../src/log/nats/index.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { startStage2 } from '../../src/wal/stage2.ts';
+import { HotStorageProcessor } from '../../src/wal/hot-storage-processor.ts';
+import { HotStore } from '../../src/hot/hot-store.ts';
+import { findDataset } from '../../src/datasets/index.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
 import { NATS_URL, serviceAvailable } from '../support/services.ts';
 
@@ -51,7 +54,7 @@ describe('stages 1 and 2 on NATS JetStream', () => {
     }
   });
 
-  it('stage 2: applies every entry to hot and cold from a JetStream WAL', async (t) => {
+  it('stage 2: applies every entry to hot and cold from a JetStream WAL, after a restart of the processors too', async (t) => {
     let log: Log | undefined;
     const up = await serviceAvailable('NATS JetStream', async () => {
       log = await createNatsLog(NATS_URL, { prefix });
@@ -61,8 +64,12 @@ describe('stages 1 and 2 on NATS JetStream', () => {
     dirs.push(dir);
     const lakeRoot = path.join(dir, 'lake');
     try {
-      const tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'wal', log });
+      let tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'wal', log });
       await runFeed(tf.repositories, { symbols: 2, minutes: 10, seed: 11, batchSize: 300 });
+      // The hot processor stops with entries still to apply, and starts again from its checkpoint.
+      await tf.close();
+      tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'wal', log });
+      await runFeed(tf.repositories, { symbols: 2, minutes: 10, seed: 12, batchSize: 300 });
       const stage2 = await startStage2({ wal: tf.wal!, lakeRoot, maxBatchMs: 20 });
       await stage2.waitCaughtUp(60_000);
       await stage2.stop();
@@ -74,6 +81,56 @@ describe('stages 1 and 2 on NATS JetStream', () => {
     } finally {
       await log.close();
       await dropNatsPrefix(NATS_URL, prefix);
+    }
+  });
+
+  it('stage 2: a hot processor stopped while it reads its checkpoint stops', async (t) => {
+    let log: Log | undefined;
+    const stopPrefix = `${prefix}_STOP`;
+    const up = await serviceAvailable('NATS JetStream', async () => {
+      log = await createNatsLog(NATS_URL, { prefix: stopPrefix });
+    });
+    if (!up || !log) return t.skip();
+    const schema = `${ctx.schema}_stop`;
+    const tf = await createTierflow({ databaseUrl: ctx.url, schema, mode: 'wal', log });
+    try {
+      await runFeed(tf.repositories, { symbols: 1, minutes: 2, seed: 5, batchSize: 100 });
+      // The real pool, with the checkpoint read held until the processor has been told to stop.
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const reading = new Promise<void>((resolve) => (entered = resolve));
+      const pool = tf.hot.pool;
+      const gated = new Proxy(pool, {
+        get(target, prop) {
+          if (prop === 'query')
+            return async (...args: Parameters<typeof pool.query>) => {
+              if (String(args[0]).includes('SELECT position')) {
+                entered();
+                await gate;
+              }
+              return (target.query as (...a: unknown[]) => unknown)(...args);
+            };
+          const value = Reflect.get(target, prop, target) as unknown;
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+        },
+      });
+      const processor = new HotStorageProcessor(new HotStore(gated, { schema }), log, {
+        datasetOf: findDataset,
+        name: 'stopped-early',
+      });
+      processor.start();
+      await reading;
+      const stopped = processor.stop();
+      release();
+      // Before the fix the reader was created after the abort, never heard it, and this waited forever.
+      await stopped;
+      expect(processor.appliedThrough).toBeUndefined();
+    } finally {
+      await tf.close();
+      await dropSchema(ctx.url, schema);
+      await log.close();
+      await dropNatsPrefix(NATS_URL, stopPrefix);
     }
   });
 });
