@@ -81,11 +81,14 @@ function normaliser(col: ColumnDef): Normaliser {
     case 'json':
       return (v) => {
         if (v === undefined) return new Invalid('is undefined');
+        let text: string | undefined;
         try {
-          JSON.stringify(v);
+          text = JSON.stringify(v);
         } catch (error) {
           return new Invalid(`is not JSON-serialisable: ${(error as Error).message}`);
         }
+        // A function or a symbol has no JSON text at all.
+        if (text === undefined) return new Invalid(`is not JSON-serialisable: ${describe(v)}`);
         return v;
       };
   }

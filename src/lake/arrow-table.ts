@@ -58,7 +58,10 @@ export function lakeTable(
   const schema = lakeSchema(dataset);
   const n = batch.length;
   const children: Data[] = dataset.columns.map((col) =>
-    columnData(col, batch.values[col.name] ?? new Array<null>(n).fill(null)),
+    columnData(
+      col,
+      (Object.hasOwn(batch.values, col.name) && batch.values[col.name]) || new Array<null>(n).fill(null),
+    ),
   );
   children.push(
     utf8Data(batch.ops),

@@ -46,14 +46,15 @@ function fromText(col: ColumnDef | undefined): ((s: string) => unknown) | undefi
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// ignoreBOM: a value may begin with U+FEFF, which a default decoder would silently drop.
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function encodeColumnarEvent(
   event: Omit<WireEvent, 'count'>,
   dataset: Dataset<unknown, unknown>,
 ): Uint8Array {
   const count = event.values[0]?.length ?? 0;
-  const nulls: Record<string, number[]> = {};
+  const nulls = new Map<string, number[]>();
   const blocks = event.columns.map((name, c) => {
     const col = dataset.columns.find((d) => d.name === name);
     const text = textForm(col);
@@ -63,11 +64,15 @@ export function encodeColumnarEvent(
     for (let i = 0; i < count; i++) {
       const v = values[i];
       if (v === null || v === undefined) {
-        (nulls[name] ??= []).push(i);
+        let rows = nulls.get(name);
+        if (!rows) nulls.set(name, (rows = []));
+        rows.push(i);
         parts[i] = '';
         continue;
       }
       const s = text(v);
+      if (typeof s !== 'string')
+        throw new ValidationError(dataset.name, i, name, 'has no JSON text form (a function or a symbol?)');
       if (checkNul && s.includes(SEPARATOR))
         throw new ValidationError(dataset.name, i, name, 'contains a NUL character, which no tier can store');
       parts[i] = s;
@@ -84,7 +89,7 @@ export function encodeColumnarEvent(
     writtenAt: event.writtenAt,
     ...(event.traceparent ? { traceparent: event.traceparent } : {}),
     ...(event.origin ? { origin: event.origin } : {}),
-    ...(Object.keys(nulls).length > 0 ? { nulls } : {}),
+    ...(nulls.size > 0 ? { nulls: Object.fromEntries(nulls) } : {}),
   };
   const head = encoder.encode(JSON.stringify(header));
   const size = MAGIC.length + 4 + head.length + blocks.reduce((sum, b) => sum + 4 + b.length, 0);
@@ -110,7 +115,7 @@ export class ColumnarFormatError extends Error {}
 export interface ColumnarLayout {
   header: Omit<Header, 'nulls'>;
   /** Per column with nulls: the rows where it is null. */
-  nulls: Readonly<Record<string, readonly number[]>>;
+  nulls: ReadonlyMap<string, readonly number[]>;
   /** Per column, in header order: its text's [start, end) in the payload. */
   blocks: readonly (readonly [number, number])[];
 }
@@ -125,7 +130,12 @@ export function columnarLayout(bytes: Uint8Array): ColumnarLayout {
   };
   const [headStart, headEnd] = block(MAGIC.length);
   const { nulls, ...header } = JSON.parse(decoder.decode(bytes.subarray(headStart, headEnd))) as Header;
-  if (typeof header.dataset !== 'string' || !Array.isArray(header.columns) || !(header.count >= 0))
+  if (
+    typeof header.dataset !== 'string' ||
+    !Array.isArray(header.columns) ||
+    !Number.isSafeInteger(header.count) ||
+    header.count < 0
+  )
     throw new ColumnarFormatError('the header lacks dataset, columns or count');
   const blocks: [number, number][] = [];
   let at = headEnd;
@@ -135,7 +145,14 @@ export function columnarLayout(bytes: Uint8Array): ColumnarLayout {
     at = range[1];
   }
   if (at !== bytes.length) throw new ColumnarFormatError(`${bytes.length - at} bytes after the last column`);
-  return { header, nulls: nulls ?? {}, blocks };
+  // A Map, and only the header's own entries: a column may be named like an Object property.
+  const nullRows = new Map<string, readonly number[]>();
+  for (const [name, rows] of Object.entries(nulls ?? {})) {
+    if (!Array.isArray(rows) || rows.some((i) => !Number.isInteger(i) || i < 0 || i >= header.count))
+      throw new ColumnarFormatError(`the null rows of column "${name}" are not rows of this event`);
+    nullRows.set(name, rows);
+  }
+  return { header, nulls: nullRows, blocks };
 }
 
 /** The event of a version 2 payload, with every value restored to its kind. */
@@ -151,7 +168,7 @@ export function decodeColumnarEvent(
     const parts: unknown[] = count === 0 ? [] : decoder.decode(bytes.subarray(start, end)).split(SEPARATOR);
     if (parts.length !== count)
       throw new ColumnarFormatError(`column "${name}" has ${parts.length} values, the header says ${count}`);
-    for (const i of nulls[name] ?? []) parts[i] = null;
+    for (const i of nulls.get(name) ?? []) parts[i] = null;
     const convert = fromText(dataset.columns.find((d) => d.name === name));
     if (convert)
       for (let i = 0; i < count; i++) {

@@ -1,10 +1,13 @@
 import type pg from 'pg';
 import type { Dataset } from '../core/index.ts';
+import { TierflowError } from '../core/index.ts';
 import { applyDelete } from '../hot/delete.ts';
 import type { PreparedBatch, UpsertStrategy } from '../hot/upsert.ts';
 import { applyUpsert } from '../hot/upsert.ts';
 import type { LogEntry, Position } from '../log/log.ts';
 import type { ChangeOperation } from '../pipeline/data-written-event.ts';
+import { EventDecodeError } from '../pipeline/data-written-event.ts';
+import type { ColumnarLayout } from '../pipeline/event-columnar.ts';
 import { columnarLayout, isColumnarEvent } from '../pipeline/event-columnar.ts';
 import { entryCopyText } from './entry-copy-text.ts';
 import { rowSequence, walEntryOf } from './wal-entry.ts';
@@ -33,9 +36,19 @@ export function hotEntryOf(
   let rows: Record<string, unknown>[] | undefined;
   const decoded = () => (rows ??= walEntryOf(entry, datasetOf).data);
   if (isColumnarEvent(entry.payload)) {
-    const layout = columnarLayout(entry.payload);
+    let layout: ColumnarLayout;
+    let copyText: Uint8Array | undefined;
+    try {
+      layout = columnarLayout(entry.payload);
+      copyText = entryCopyText(entry.payload, layout, datasetOf(layout.header.dataset), entry.position);
+    } catch (error) {
+      if (error instanceof TierflowError) throw error; // an unknown dataset, say
+      throw new EventDecodeError(
+        `WAL entry ${entry.position} cannot be decoded: ${(error as Error).message}`,
+        error,
+      );
+    }
     const { header } = layout;
-    const copyText = entryCopyText(entry.payload, layout, datasetOf(header.dataset), entry.position);
     if (copyText)
       return {
         sequence: entry.position,

@@ -59,7 +59,7 @@ export function entryCopyText(
     return at;
   });
   const isNull = header.columns.map((name) => {
-    const rows = nulls[name];
+    const rows = nulls.get(name);
     if (!rows) return undefined;
     const marks = new Uint8Array(count);
     for (const i of rows) marks[i] = 1;

@@ -140,4 +140,38 @@ describe('data-written event codec', () => {
     expect(attempt).toThrow(ValidationError);
     expect(attempt).toThrow(/row 2, field "note"/);
   });
+
+  it('keeps a leading byte-order mark, which a default UTF-8 decoder drops', () => {
+    const withBom = rows.map((r, i) => (i === 0 ? { ...r, id: '\uFEFFkey', note: '\uFEFF' } : r));
+    const decoded = decodeEvent(encodeEvent(event({ rows: withBom }), dataset), datasets);
+    expect(decoded.rows[0]!.id).toBe('\uFEFFkey');
+    expect(decoded.rows[0]!.note).toBe('\uFEFF');
+  });
+
+  it('handles a column named like an Object property, null or not', () => {
+    const odd = defineDataset({
+      name: 'odd',
+      version: 1,
+      description: 'a column named constructor',
+      columns: { id: t.text(), at: t.timestamp(), constructor: t.text().nullable() },
+      primaryKey: ['id', 'at'],
+      eventTime: 'at',
+    }) as unknown as Dataset<unknown, unknown>;
+    const oddRows = validatorFor(odd)([
+      { id: 'a', at: '2024-01-01T00:00:00Z', constructor: null },
+      { id: 'b', at: '2024-01-01T00:00:00Z', constructor: 'x' },
+    ]) as Record<string, unknown>[];
+    const payload = encodeEvent(
+      { ...event(), dataset: 'odd', rows: oddRows, eventTimes: oddRows.map((r) => r.at as string) },
+      odd,
+    );
+    const decoded = decodeEvent(payload, () => odd);
+    expect(decoded.rows.map((r) => r.constructor)).toEqual([null, 'x']);
+  });
+
+  it('refuses a json value with no JSON text (a function) at validation, before any tier sees it', () => {
+    expect(() => validatorFor(everyKind)([{ id: 'f', at: '2024-03-04T14:30:00Z', doc: () => 1 }])).toThrow(
+      /row 0, field "doc": is not JSON-serialisable/,
+    );
+  });
 });
