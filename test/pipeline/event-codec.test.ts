@@ -9,31 +9,13 @@ import {
   encodeEvent,
 } from '../../src/pipeline/data-written-event.ts';
 import { encodeJsonEvent } from '../../src/pipeline/event-json.ts';
+import { everyKind, everyKindDataset } from '../support/every-kind.ts';
 
-const everyKind = defineDataset({
-  name: 'every_kind',
-  version: 3,
-  description: 'one column of each kind',
-  columns: {
-    id: t.text(),
-    at: t.timestamp(),
-    n32: t.int32().nullable(),
-    n64: t.int64().nullable(),
-    f: t.float64().nullable(),
-    price: t.decimal(18, 6).nullable(),
-    flag: t.bool().nullable(),
-    listed: t.date().nullable(),
-    doc: t.json().nullable(),
-    note: t.text().nullable(),
-  },
-  primaryKey: ['id', 'at'],
-  eventTime: 'at',
-});
 const datasets = (name: string) => {
   if (name !== everyKind.name) throw new Error(`unknown dataset ${name}`);
   return everyKind as unknown as Dataset<unknown, unknown>;
 };
-const dataset = everyKind as unknown as Dataset<unknown, unknown>;
+const dataset = everyKindDataset;
 
 const rows = validatorFor(everyKind)([
   {

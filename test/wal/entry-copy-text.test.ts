@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/core/index.ts';
-import { defineDataset, t, validatorFor } from '../../src/core/index.ts';
+import { validatorFor } from '../../src/core/index.ts';
 import { marketData } from '../../src/datasets/index.ts';
 import { prepareUpsert } from '../../src/hot/hot-only-writer.ts';
 import { copyText, preparedBatch } from '../../src/hot/upsert.ts';
@@ -14,26 +14,9 @@ const entryCopyText = (payload: Uint8Array, dataset: Dataset<unknown, unknown>, 
   copyTextOf(payload, columnarLayout(payload), dataset, position);
 import { rowSequence } from '../../src/wal/wal-entry.ts';
 import { syntheticBars } from '../../bench/bars.ts';
+import { everyKindDataset } from '../support/every-kind.ts';
 
-const mixed = defineDataset({
-  name: 'mixed',
-  version: 1,
-  description: 'every kind, nullable',
-  columns: {
-    id: t.text(),
-    at: t.timestamp(),
-    n32: t.int32().nullable(),
-    n64: t.int64().nullable(),
-    f: t.float64().nullable(),
-    price: t.decimal(18, 6).nullable(),
-    flag: t.bool().nullable(),
-    listed: t.date().nullable(),
-    doc: t.json().nullable(),
-    note: t.text().nullable(),
-  },
-  primaryKey: ['id', 'at'],
-  eventTime: 'at',
-}) as unknown as Dataset<unknown, unknown>;
+const mixed = everyKindDataset;
 
 /** What the hot tier's own COPY encoder makes of decoded rows: the reference. */
 function reference(
@@ -135,7 +118,7 @@ describe('COPY text straight from a WAL entry', () => {
     expect(entryCopyText(entry(mixed, reordered), mixed, 1n)).toBeUndefined();
     const columns = Object.keys(rows[0]!);
     const v1 = encodeJsonEvent({
-      dataset: 'mixed',
+      dataset: mixed.name,
       schemaVersion: 1,
       op: 'upsert',
       columns,
