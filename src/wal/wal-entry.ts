@@ -17,8 +17,8 @@ export const WAL_TOPIC = 'wal';
  * company and its bars, a delete and a later re-insert), checkpoints are one position per
  * processor, and a replay from a time is one seek.
  *
- * The codec is stage 1's columnar JSON (data-written-event.ts); bench/wal.ts measures it against
- * Arrow IPC for the same batch.
+ * The codec is stage 1's event codec (data-written-event.ts): columnar text, wire format version 2;
+ * bench/wal.ts measures it against columnar JSON (version 1, still read) and Arrow IPC.
  */
 export interface WALEntry {
   sequence: Position;
