@@ -1,8 +1,8 @@
 import type { Dataset } from '../core/index.ts';
 import { ROW_BITS } from '../lake/position-map.ts';
 import type { LogEntry, Position } from '../log/log.ts';
-import type { ChangeOperation, DataWrittenEvent } from '../pipeline/data-written-event.ts';
-import { decodeEvent, encodeEvent } from '../pipeline/data-written-event.ts';
+import type { ChangeOperation } from '../pipeline/data-written-event.ts';
+import { decodeEvent } from '../pipeline/data-written-event.ts';
 
 export const WAL_TOPIC = 'wal';
 
@@ -36,14 +36,9 @@ export interface WALEntry {
   };
 }
 
-/** Rows one entry may carry: its row sequences pack (entry position, row index). */
-
+/** The sequence of row `index` of the entry at `position`: (entry position, row index) packed in one bigint. */
 export function rowSequence(position: Position, index: number): bigint {
   return (position << ROW_BITS) + BigInt(index);
-}
-
-export function encodeWalPayload(event: DataWrittenEvent, dataset: Dataset<unknown, unknown>): Uint8Array {
-  return encodeEvent(event, dataset);
 }
 
 export function walEntryOf(

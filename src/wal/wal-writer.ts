@@ -6,9 +6,10 @@ import type { Log, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { ChangeOperation } from '../pipeline/data-written-event.ts';
+import { encodeEvent } from '../pipeline/data-written-event.ts';
 import { eventHeaders } from '../pipeline/event-headers.ts';
 import { MAX_ROWS_PER_ENTRY as MAX_ENTRY_ROWS } from '../lake/position-map.ts';
-import { WAL_TOPIC, encodeWalPayload } from './wal-entry.ts';
+import { WAL_TOPIC } from './wal-entry.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
@@ -109,7 +110,7 @@ export class WalWriter implements StorageWriter {
       );
     const writtenAt = new Date().toISOString();
     const now = `${writtenAt.slice(0, 23)}000Z`;
-    const payload = encodeWalPayload(
+    const payload = encodeEvent(
       {
         dataset: dataset.name,
         schemaVersion: dataset.version,

@@ -22,17 +22,22 @@ describe('stages 1 and 2 on NATS JetStream', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const prefix = `TFWAL_${randomBytes(4).toString('hex')}`;
   const dirs: string[] = [];
+  /** A JetStream log under `logPrefix`, or undefined when no server answers (the test then skips). */
+  const openNats = async (logPrefix: string): Promise<Log | undefined> => {
+    let log: Log | undefined;
+    const up = await serviceAvailable('NATS JetStream', async () => {
+      log = await createNatsLog(NATS_URL, { prefix: logPrefix });
+    });
+    return up ? log : undefined;
+  };
   afterAll(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
   it('stage 1: events appended inside the hot transactions reach the lake, reconciled clean', async (t) => {
-    let log: Log | undefined;
     const stage1Prefix = `${prefix}_S1`;
-    const up = await serviceAvailable('NATS JetStream', async () => {
-      log = await createNatsLog(NATS_URL, { prefix: stage1Prefix });
-    });
-    if (!up || !log) return t.skip();
+    const log = await openNats(stage1Prefix);
+    if (!log) return t.skip();
     const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-s1-nats-'));
     dirs.push(dir);
     const schema = `${ctx.schema}_s1`;
@@ -55,11 +60,8 @@ describe('stages 1 and 2 on NATS JetStream', () => {
   });
 
   it('stage 2: applies every entry to hot and cold from a JetStream WAL, after a restart of the processors too', async (t) => {
-    let log: Log | undefined;
-    const up = await serviceAvailable('NATS JetStream', async () => {
-      log = await createNatsLog(NATS_URL, { prefix });
-    });
-    if (!up || !log) return t.skip();
+    const log = await openNats(prefix);
+    if (!log) return t.skip();
     const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-wal-nats-'));
     dirs.push(dir);
     const lakeRoot = path.join(dir, 'lake');
@@ -85,12 +87,9 @@ describe('stages 1 and 2 on NATS JetStream', () => {
   });
 
   it('stage 2: a hot processor stopped while it reads its checkpoint stops', async (t) => {
-    let log: Log | undefined;
     const stopPrefix = `${prefix}_STOP`;
-    const up = await serviceAvailable('NATS JetStream', async () => {
-      log = await createNatsLog(NATS_URL, { prefix: stopPrefix });
-    });
-    if (!up || !log) return t.skip();
+    const log = await openNats(stopPrefix);
+    if (!log) return t.skip();
     const schema = `${ctx.schema}_stop`;
     const tf = await createTierflow({ databaseUrl: ctx.url, schema, mode: 'wal', log });
     try {
