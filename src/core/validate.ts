@@ -1,6 +1,6 @@
 import type { ColumnDef, Dataset } from './dataset.ts';
 import { ValidationError } from './errors.ts';
-import { Invalid, normaliseDecimalText } from './decimal.ts';
+import { Invalid, compareDecimals, normaliseDecimalText } from './decimal.ts';
 import { describe, parseDate, parseTimestamp } from './time.ts';
 
 /** Normalises one value, or returns why it is not acceptable. */
@@ -98,6 +98,7 @@ function normaliser(col: ColumnDef): Normaliser {
 function decimalNormaliser(col: ColumnDef, bounded: boolean): Normaliser {
   const precision = col.precision ?? 38;
   const scale = col.scale ?? 0;
+  const outside = decimalBounds(col, scale);
   return (v) => {
     let text: string;
     if (typeof v === 'number') {
@@ -108,15 +109,60 @@ function decimalNormaliser(col: ColumnDef, bounded: boolean): Normaliser {
       if (back !== v && Math.abs(back - v) > Number.EPSILON * Math.abs(v) * 4) {
         return new Invalid(`${v} has more than ${scale} decimal places`);
       }
-    } else if (typeof v === 'string') text = v.trim();
+    } else if (typeof v === 'string') text = printableAsciiEnds(v) ? v : v.trim();
     else return new Invalid(`expected a decimal number or string, got ${describe(v)}`);
     const normal = normaliseDecimalText(text, precision, scale);
     if (normal instanceof Invalid) return normal;
-    return (bounded && outOfBounds(col, Number(normal))) || normal;
+    return (bounded && outside(normal)) || normal;
+  };
+}
+
+/** No whitespace to trim at either end (a cheaper test than trimming). */
+function printableAsciiEnds(v: string): boolean {
+  const first = v.charCodeAt(0);
+  const last = v.charCodeAt(v.length - 1);
+  return first > 32 && first < 127 && last > 32 && last < 127;
+}
+
+/**
+ * The bounds check of a decimal column, on its normalised text: compared as decimals of the
+ * column's scale, exactly and without parsing a double (which rounds a decimal(38,10)). A bound
+ * that is no decimal of that scale (0.25 on a decimal(5,1)) is compared as a number.
+ */
+function decimalBounds(col: ColumnDef, scale: number): (normal: string) => Invalid | undefined {
+  const asDecimal = (bound: number | undefined): string | null | undefined => {
+    if (bound === undefined) return undefined;
+    if (scale > 100) return null; // beyond what toFixed prints
+    const text = bound.toFixed(scale);
+    const normal = normaliseDecimalText(text, Number.MAX_SAFE_INTEGER, scale);
+    return Number(text) === bound && typeof normal === 'string' ? normal : null;
+  };
+  const min = asDecimal(col.min);
+  const max = asDecimal(col.max);
+  if (min === null || max === null) return (normal) => outOfBounds(col, Number(normal));
+  return (normal) => {
+    if (min !== undefined && compareDecimals(normal, min) < 0)
+      return new Invalid(`${normal} is below the minimum ${col.min}`);
+    if (max !== undefined && compareDecimals(normal, max) > 0)
+      return new Invalid(`${normal} is above the maximum ${col.max}`);
+    return undefined;
   };
 }
 
 export type Validator<Row> = (rows: readonly unknown[]) => Row[];
+
+/**
+ * A function making a row object from the values of `names`, in order, as one object literal: all
+ * rows then share one shape from the start, which V8 builds several times faster than an object
+ * filled key by key. Names are quoted by JSON.stringify and used as computed keys, so any column
+ * name (even `__proto__`) becomes an own property.
+ */
+function rowFactory(names: readonly string[]): (values: readonly unknown[]) => Record<string, unknown> {
+  const fields = names.map((name, i) => `[${JSON.stringify(name)}]: values[${i}]`).join(', ');
+  return new Function('values', `return { ${fields} };`) as (
+    values: readonly unknown[],
+  ) => Record<string, unknown>;
+}
 
 /**
  * Compiles the validator of a dataset: it checks a whole batch and returns normalised copies, or
@@ -131,6 +177,8 @@ export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
     normalise: normaliser(col),
   }));
   const known = new Set(dataset.columns.map((c) => c.name));
+  const makeRow = rowFactory(columns.map((c) => c.name));
+  const values: unknown[] = columns.map(() => null);
   return (rows) => {
     const out: Row[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
@@ -139,12 +187,12 @@ export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
         throw new ValidationError(dataset.name, i, '*', `expected an object, got ${describe(input)}`);
       }
       const record = input as Record<string, unknown>;
-      const row: Record<string, unknown> = {};
-      for (const col of columns) {
+      for (let c = 0; c < columns.length; c++) {
+        const col = columns[c]!;
         const value = record[col.name];
         if (value === undefined || value === null) {
           if (col.nullable) {
-            row[col.name] = null;
+            values[c] = null;
             continue;
           }
           const reason = col.isKey ? 'primary key column is missing' : 'is required';
@@ -157,12 +205,13 @@ export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
         }
         const r = col.normalise(value);
         if (r instanceof Invalid) throw new ValidationError(dataset.name, i, col.name, r.reason);
-        row[col.name] = r;
+        values[c] = r;
       }
       for (const field in record) {
         if (!known.has(field))
           throw new ValidationError(dataset.name, i, field, 'is not a column of this dataset');
       }
+      const row = makeRow(values);
       for (const check of dataset.checks) {
         const problem = check(row);
         if (problem) throw new ValidationError(dataset.name, i, problem.field, problem.reason);

@@ -78,6 +78,26 @@ describe('validator', () => {
     expect(error.code).toBe('VALIDATION');
   });
 
+  it('builds every row with exactly the dataset columns as own properties, whatever their names', () => {
+    const odd = defineDataset({
+      name: 'odd',
+      version: 1,
+      description: 'column names that are also Object.prototype members',
+      columns: { constructor: t.text(), to_string: t.int32().nullable(), at: t.timestamp() },
+      primaryKey: ['constructor'],
+      eventTime: 'at',
+    });
+    const [row] = compileValidator(odd)([{ constructor: 'k', at: '2024-01-01T00:00:00Z' }]) as [
+      Record<string, unknown>,
+    ];
+    expect(Object.keys(row)).toEqual(['constructor', 'to_string', 'at']);
+    expect(Object.getPrototypeOf(row)).toBe(Object.prototype);
+    expect(row.constructor).toBe('k');
+    // Rows of one batch are separate objects, not one reused.
+    const rows = compileValidator(marketData)([bar, { ...bar, symbol: 'MSFT' }]) as Record<string, unknown>[];
+    expect(rows.map((r) => r.symbol)).toEqual(['AAPL', 'MSFT']);
+  });
+
   it('rejects a non-object row', () => {
     expect(rejection([bar, 42]).rowIndex).toBe(1);
   });
@@ -195,6 +215,47 @@ describe('decimals', () => {
     for (const bad of ['', '.5', '5.', '1e3', '--1', '1.2.3', ' ', 'abc']) {
       expect(normaliseDecimalText(bad, 10, 2)).toBeInstanceOf(Invalid);
     }
+  });
+
+  it('checks decimal bounds exactly, where a double would round the value onto the bound', () => {
+    const bounded = defineDataset({
+      name: 'bounded',
+      version: 1,
+      description: 'decimal bounds',
+      columns: { id: t.int32(), at: t.timestamp(), ratio: t.decimal(38, 20).min(0).max(1) },
+      primaryKey: ['id'],
+      eventTime: 'at',
+    });
+    const ratio = (v: unknown) =>
+      (compileValidator(bounded)([{ id: 1, at: '2024-01-01T00:00:00Z', ratio: v }])[0] as { ratio: string })
+        .ratio;
+    expect(ratio('1')).toBe('1.00000000000000000000');
+    expect(ratio('0')).toBe('0.00000000000000000000');
+    // Both parse to the double 1 and to -1e-20 > -Number.EPSILON: only the text comparison refuses them.
+    expect(() => ratio('1.00000000000000000001')).toThrow(
+      /field "ratio": 1.00000000000000000001 is above the maximum 1/,
+    );
+    expect(() => ratio('-0.00000000000000000001')).toThrow(/is below the minimum 0/);
+    // A bound that is no decimal of the column's scale is compared as a number.
+    const coarse = defineDataset({
+      name: 'coarse',
+      version: 1,
+      description: 'decimal bound finer than the scale',
+      columns: { id: t.int32(), at: t.timestamp(), tenths: t.decimal(5, 1).min(0.25) },
+      primaryKey: ['id'],
+      eventTime: 'at',
+    });
+    const tenths = (v: unknown) =>
+      (compileValidator(coarse)([{ id: 1, at: '2024-01-01T00:00:00Z', tenths: v }])[0] as { tenths: string })
+        .tenths;
+    expect(tenths('0.3')).toBe('0.3');
+    expect(() => tenths('0.2')).toThrow(/0.2 is below the minimum 0.25/);
+  });
+
+  it('trims whitespace around decimal text, Unicode spaces included', () => {
+    expect(amount(' 12.5\t')).toBe('12.50');
+    expect(amount('\u00a012.5\u2003')).toBe('12.50');
+    expect(() => amount('12 .5')).toThrow(/not a decimal number/);
   });
 
   it('orders normalised decimals like their numeric values', () => {

@@ -102,7 +102,9 @@ export function decodeRecord(buf: Buffer, at: number): DecodeResult {
     const payloadLength = buf.readUInt32LE(p);
     p += 4;
     if (p + payloadLength !== end) throw new RecordDecodeError('bad payload length');
-    const payload = new Uint8Array(buf.buffer.slice(buf.byteOffset + p, buf.byteOffset + end));
+    // A view, not a copy: the buffer is the reader's own (read for this batch, never reused), and
+    // whoever keeps a payload past the batch keeps that buffer with it.
+    const payload = new Uint8Array(buf.buffer, buf.byteOffset + p, end - p);
     return {
       kind: 'record',
       record: { offset, timestamp, key, headers: headers as Record<string, string>, payload },

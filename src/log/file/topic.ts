@@ -201,7 +201,7 @@ export class ReadCursor {
         const frameBytes =
           held >= FRAME_HEADER_BYTES ? FRAME_HEADER_BYTES + buffer.readUInt32LE(within + 1) : 0;
         const length = Math.min(Math.max(READ_CHUNK_BYTES, frameBytes), available);
-        buffer = Buffer.allocUnsafe(length);
+        buffer = Buffer.allocUnsafeSlow(length);
         const { bytesRead } = await this.handle!.read(buffer, 0, length, this.position);
         if (bytesRead < length)
           throw new LogCorruptionError(
