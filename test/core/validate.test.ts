@@ -87,7 +87,7 @@ describe('validator', () => {
       primaryKey: ['constructor'],
       eventTime: 'at',
     });
-    const [row] = compileValidator(odd)([{ constructor: 'k', at: '2024-01-01T00:00:00Z' }]) as [
+    const [row] = compileValidator(odd)([{ constructor: 'k', at: '2024-01-01T00:00:00Z' }]) as unknown as [
       Record<string, unknown>,
     ];
     expect(Object.keys(row)).toEqual(['constructor', 'to_string', 'at']);
