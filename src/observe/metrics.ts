@@ -55,5 +55,4 @@ export const METRIC = {
   replayOperations: 'replay_operations_total',
   /** Log: appends refused (fsync failure, full disk, server error); labels backend, reason. */
   walAppendErrors: 'wal_append_errors_total',
-  walPreallocateErrors: 'wal_preallocate_errors_total',
 } as const;

@@ -21,8 +21,6 @@ const HELP: Record<string, string> = {
   wal_entries_total: 'Entries appended to the log',
   log_consumer_lag_entries: 'Entries after a consumer group committed position',
   wal_append_errors_total: 'Log appends refused',
-  wal_preallocate_errors_total:
-    'Failures to preallocate the next file log segment (appends go on, extending the file)',
   wal_apply_latency_seconds: 'Time for a WAL processor to apply one batch to its tier',
   wal_processor_lag_entries: 'WAL entries after a processor checkpoint',
   wal_processor_lag_seconds: 'Age of the newest WAL entry a processor applied, at the time it applied it',

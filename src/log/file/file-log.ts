@@ -53,8 +53,6 @@ class FileLog implements Log {
   private flushing: Promise<void> | undefined;
   private spaceWaiters: (() => void)[] = [];
   private failure: LogUnavailableError | undefined;
-  /** The last failure to preallocate a segment (counted in wal_preallocate_errors_total). */
-  lastSpareError: unknown;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly stopReaders: Promise<void>;
@@ -136,7 +134,7 @@ class FileLog implements Log {
     }[] = [];
     try {
       for (const [topic, appends] of byTopic) {
-        if (topic.shouldRoll(this.segmentBytes)) await topic.roll();
+        if (topic.active.size > 0 && topic.active.size >= this.segmentBytes) await topic.roll();
         let offset = topic.nextOffset;
         let position = topic.active.size;
         const frames: Buffer[] = [];
@@ -207,21 +205,12 @@ class FileLog implements Log {
       this.metrics.count(METRIC.walEntries, { backend: 'file', topic: topic.name }, records.length);
       this.metrics.gauge(METRIC.walSize, topic.bytes, { backend: 'file', topic: topic.name });
       topic.notify();
-      topic.prepareSpare(this.segmentBytes, (error) => this.spareFailed(topic, error));
     }
-  }
-
-  /** Preallocation is an optimisation: without a spare the next segment extends its file. Counted, kept for inspection. */
-  private spareFailed(topic: Topic, error: unknown): void {
-    this.lastSpareError = error;
-    this.metrics.count(METRIC.walPreallocateErrors, { backend: 'file', topic: topic.name });
   }
 
   /** Cuts a failed write back to the durable size, so the next round starts on a record boundary. */
   private async undoWrite(topic: Topic, cause: unknown): Promise<void> {
     try {
-      // Cutting the file also drops any preallocated zeros: the segment extends its file from now on.
-      topic.active.capacity = Math.min(topic.active.capacity, topic.active.size);
       await topic.handle!.truncate(topic.active.size);
       await this.io.datasync(topic.handle!);
     } catch (error) {
@@ -342,7 +331,7 @@ class FileLog implements Log {
       const errors: unknown[] = [];
       for (const topic of this.topicsByName.values()) {
         try {
-          await (await topic).close();
+          await (await topic).handle?.close();
         } catch (error) {
           errors.push(error);
         }

@@ -20,11 +20,6 @@ export interface IndexPoint {
  */
 export class Segment {
   size = 0;
-  /**
-   * The file's length when it was preallocated (spare-segment.ts): appends overwrite zeros up to
-   * here. At or below `size`, appends extend the file.
-   */
-  capacity = 0;
   nextOffset: bigint;
   index: IndexPoint[] = [];
   firstTimestamp: number | undefined;
@@ -157,11 +152,6 @@ export class Segment {
         position += result.size;
         continue;
       }
-      // Zeros to the end: the unused part of a preallocated segment, not damage.
-      if (isTail && allZero(data, position)) {
-        this.capacity = data.length;
-        return {};
-      }
       // Damage is a torn tail (the unfinished write of a crash) only if no intact record of
       // this or a later offset follows it; a record-like run of bytes inside a payload carries
       // some earlier offset and does not count.
@@ -183,17 +173,6 @@ export function segmentName(baseOffset: bigint): string {
 export function parseSegmentName(name: string): bigint | undefined {
   const m = /^(\d{20})\.log$/.exec(name);
   return m ? BigInt(m[1]!) : undefined;
-}
-
-const ZEROS = Buffer.alloc(64 * 1024);
-
-/** True if every byte from `from` to the end is zero. */
-function allZero(data: Buffer, from: number): boolean {
-  for (let at = from; at < data.length; at += ZEROS.length) {
-    const end = Math.min(at + ZEROS.length, data.length);
-    if (data.compare(ZEROS, 0, end - at, at, end) !== 0) return false;
-  }
-  return true;
 }
 
 /** True if any complete, checksummed record starts at or after `from`: then the damage is not a torn tail. */

@@ -6,11 +6,8 @@ import type { LogEntry } from '../log.ts';
 import { mkdirDurable, syncDirectory } from '../../core/durable-fs.ts';
 import { FRAME_HEADER_BYTES, decodeRecord } from './record.ts';
 import { Segment, parseSegmentName } from './segment.ts';
-import { SpareSegment } from './spare-segment.ts';
 
 const READ_CHUNK_BYTES = 1024 * 1024;
-/** A segment that extends its file starts a preallocated spare after this many bytes. */
-const SPARE_AFTER_BYTES = 1024 * 1024;
 
 /**
  * The segments of one topic. Only durable data is visible here: a segment's size and next
@@ -22,8 +19,6 @@ export class Topic {
   handle: FileHandle | undefined;
   lastTimestamp = 0;
   private waiters = new Set<() => void>();
-  /** The next segment, preallocated ahead of need. */
-  private spare: SpareSegment | undefined;
 
   private constructor(
     readonly name: string,
@@ -34,7 +29,6 @@ export class Topic {
   static async open(name: string, dir: string, create: boolean): Promise<Topic> {
     const topic = new Topic(name, dir);
     if (create) await mkdirDurable(dir);
-    await SpareSegment.discardLeftover(dir);
     const bases = (await readdir(dir))
       .map(parseSegmentName)
       .filter((b): b is bigint => b !== undefined)
@@ -87,39 +81,9 @@ export class Topic {
     return this.segments.reduce((sum, s) => sum + s.size, 0);
   }
 
-  /**
-   * Whether the next round of appends starts a new segment: this one is full, or it grows by
-   * extending its file while a preallocated one is ready.
-   */
-  shouldRoll(segmentBytes: number): boolean {
-    const active = this.active;
-    if (active.size === 0) return false;
-    return active.size >= segmentBytes || (this.spare?.ready === true && active.capacity <= active.size);
-  }
-
-  /**
-   * After a round of appends: starts preallocating the next segment once the active one is half
-   * used (or, when the active one extends its file, after SPARE_AFTER_BYTES, so short-lived logs
-   * never write a spare). A failure is reported to `onError` and leaves the log as it was.
-   */
-  prepareSpare(segmentBytes: number, onError: (error: unknown) => void): void {
-    if (this.spare) return;
-    const { size, capacity } = this.active;
-    const due =
-      capacity > size ? size >= capacity / 2 : size >= Math.min(SPARE_AFTER_BYTES, segmentBytes / 2);
-    if (due) this.spare = SpareSegment.prepare(this.dir, segmentBytes, onError);
-  }
-
   /** Seals the active segment (index written) and starts a new one at the next offset. */
   async roll(): Promise<void> {
     const old = this.active;
-    if (old.capacity > old.size) {
-      // A sealed segment holds its records only: the unused zeros go, before the next segment
-      // exists, so a crash never leaves them anywhere but in the last segment.
-      await this.handle!.truncate(old.size);
-      await this.handle!.datasync();
-      old.capacity = old.size;
-    }
     old.sealed = true;
     await old.writeIndex();
     await this.handle?.close();
@@ -129,28 +93,10 @@ export class Topic {
 
   private async addSegment(base: bigint): Promise<void> {
     const segment = new Segment(this.dir, base);
-    if (this.spare?.ready) {
-      segment.capacity = await this.spare.install(segment.file);
-      this.spare = undefined;
-    } else {
-      // A spare that failed is tried again for the segment after this one.
-      if (this.spare?.failed) this.spare = undefined;
-      const handle = await open(segment.file, 'wx');
-      await handle.close();
-      await syncDirectory(this.dir);
-    }
+    const handle = await open(segment.file, 'wx');
+    await handle.close();
+    await syncDirectory(this.dir);
     this.segments.push(segment);
-  }
-
-  /** Closes the write handle and drops an unused spare. */
-  async close(): Promise<void> {
-    const spare = this.spare;
-    this.spare = undefined;
-    try {
-      await this.handle?.close();
-    } finally {
-      await spare?.discard();
-    }
   }
 
   /** Removes the oldest sealed segments for retention; returns the entries dropped. */
