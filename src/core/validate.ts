@@ -132,10 +132,10 @@ function printableAsciiEnds(v: string): boolean {
 function decimalBounds(col: ColumnDef, scale: number): (normal: string) => Invalid | undefined {
   const asDecimal = (bound: number | undefined): string | null | undefined => {
     if (bound === undefined) return undefined;
-    if (scale > 100) return null; // beyond what toFixed prints
-    const text = bound.toFixed(scale);
-    const normal = normaliseDecimalText(text, Number.MAX_SAFE_INTEGER, scale);
-    return Number(text) === bound && typeof normal === 'string' ? normal : null;
+    // The shortest text that reads back as the bound (0.1, not 0.1000000000000000055511…): what
+    // the dataset's author wrote. Exponent forms and more digits than the scale fail to normalise.
+    const normal = normaliseDecimalText(String(bound), Number.MAX_SAFE_INTEGER, scale);
+    return typeof normal === 'string' ? normal : null;
   };
   const min = asDecimal(col.min);
   const max = asDecimal(col.max);

@@ -41,20 +41,11 @@ export interface AlsoInTransaction {
    * event loop, after the rows were sent (it may not be called at all; `run` must not rely on it).
    */
   whileApplying?: () => void;
-  /** A query without parameters sent with BEGIN, in the same round trip; `run` is given its row. */
-  atBegin?: string;
   /**
    * Runs after the rows are applied, before COMMIT. For a delete it is told the keys actually
    * deleted (keys with no row, or with a newer sequence, are not among them).
    */
-  run: (client: pg.PoolClient, applied: AppliedInTransaction) => Promise<void>;
-}
-
-export interface AppliedInTransaction {
-  /** The first row of `atBegin`'s answer. */
-  begun?: Record<string, unknown>;
-  /** A delete's keys that were deleted. */
-  deleted?: readonly Record<string, unknown>[];
+  run: (client: pg.PoolClient, deleted?: readonly Record<string, unknown>[]) => Promise<void>;
 }
 
 /** The `whileApplying` of `also`, at most once, on the turn after the caller sent its rows. */
@@ -94,22 +85,11 @@ export class HotStore {
   /** Upserts a prepared batch in one transaction; returns the rows inserted or changed. */
   async upsert(dataset: AnyDataset, batch: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     return this.timed(dataset, () =>
-      inTransaction(
-        this.pool,
-        async (client, begun) => {
-          const applied = await applyUpsert(
-            client,
-            this.schema,
-            dataset,
-            batch,
-            this.strategy,
-            sentHook(also),
-          );
-          await also?.run(client, { begun });
-          return applied;
-        },
-        { atBegin: also?.atBegin },
-      ),
+      inTransaction(this.pool, async (client) => {
+        const applied = await applyUpsert(client, this.schema, dataset, batch, this.strategy, sentHook(also));
+        await also?.run(client);
+        return applied;
+      }),
     );
   }
 
@@ -117,15 +97,11 @@ export class HotStore {
   async delete(dataset: AnyDataset, keys: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     if (keys.rows.length === 0) return 0;
     return this.timed(dataset, () =>
-      inTransaction(
-        this.pool,
-        async (client, begun) => {
-          const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
-          await also?.run(client, { begun, deleted });
-          return deleted.length;
-        },
-        { atBegin: also?.atBegin },
-      ),
+      inTransaction(this.pool, async (client) => {
+        const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
+        await also?.run(client, deleted);
+        return deleted.length;
+      }),
     );
   }
 

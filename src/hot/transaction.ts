@@ -39,24 +39,12 @@ function isConnectionLoss(error: unknown): boolean {
 /**
  * Runs `work` in one transaction: COMMIT on success, ROLLBACK on any error (the original error is
  * rethrown; a failed ROLLBACK destroys the client instead of returning it to the pool).
- * `atBegin`, a query without parameters, is sent with BEGIN in the same round trip; `work` is
- * given its first row.
  */
-export function inTransaction<T>(
-  pool: pg.Pool,
-  work: (client: pg.PoolClient, begun: Record<string, unknown> | undefined) => Promise<T>,
-  options: { atBegin?: string } = {},
-): Promise<T> {
+export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
   return withClient(pool, async (client) => {
-    let begun: Record<string, unknown> | undefined;
-    if (options.atBegin === undefined) await client.query('BEGIN');
-    else {
-      // A simple-protocol query of two statements: pg answers with one result per statement.
-      const results = (await client.query(`BEGIN; ${options.atBegin}`)) as unknown as pg.QueryResult[];
-      begun = results[1]?.rows[0] as Record<string, unknown> | undefined;
-    }
+    await client.query('BEGIN');
     try {
-      const result = await work(client, begun);
+      const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (error) {

@@ -43,19 +43,24 @@ const STATE_VALUES: Record<BreakerState, number> = { closed: 0, open: 1, 'half-o
 export class Breaker {
   private readonly policy: CircuitBreakerPolicy;
   private readonly metrics: Metrics;
+  private readonly halfOpenAfterMs: number;
+  /** When the circuit last opened (ms since the epoch). */
+  private openedAt = 0;
 
   constructor(
     readonly name: string,
     options: BreakerOptions = {},
   ) {
     this.metrics = options.metrics ?? noopMetrics;
+    this.halfOpenAfterMs = options.halfOpenAfterMs ?? 5_000;
     this.policy = circuitBreaker(handleWhen(options.counts ?? (() => true)), {
-      halfOpenAfter: options.halfOpenAfterMs ?? 5_000,
+      halfOpenAfter: this.halfOpenAfterMs,
       breaker: new ConsecutiveBreaker(options.consecutiveFailures ?? 5),
     });
     this.metrics.gauge(METRIC.breakerState, 0, { breaker: name });
     this.policy.onStateChange((state) => {
       const to = STATE_NAMES[state];
+      if (to === 'open') this.openedAt = Date.now();
       this.metrics.gauge(METRIC.breakerState, STATE_VALUES[to], { breaker: name });
       this.metrics.count(METRIC.breakerTransitions, { breaker: name, to });
     });
@@ -63,6 +68,16 @@ export class Breaker {
 
   get state(): BreakerState {
     return STATE_NAMES[this.policy.state];
+  }
+
+  /**
+   * Whether `execute` would attempt the work now: closed, half-open, or open for long enough that
+   * the next call is the probe. A caller that picks another path while the circuit is open must
+   * ask this rather than `state`: the circuit only moves to half-open inside `execute`, so one
+   * that never calls it while open never closes again.
+   */
+  admits(): boolean {
+    return this.state !== 'open' || Date.now() - this.openedAt >= this.halfOpenAfterMs;
   }
 
   async execute<T>(work: () => Promise<T>): Promise<T> {

@@ -36,24 +36,21 @@ export function receiptsDdl(schema: string): string[] {
   ];
 }
 
-/** Sent with BEGIN: the transaction's id, assigned at once, for the event to carry. */
-export const CURRENT_XID_SQL = 'SELECT pg_current_xact_id()::text AS xid';
-
 /**
- * Inside the writer's transaction, after its rows are applied, while its event is being appended:
- * records the receipt and says whether the log's copy of the event counts. It does not when the
- * outbox still holds events: an event in the log would overtake an older event of the same key
- * waiting there, so this one goes to the outbox too, behind them, and the receipt is recorded
- * superseded for the cold consumer to skip the log's copy. The check runs after the rows are
+ * Inside the writer's transaction, after its rows are applied: records the receipt and returns the
+ * transaction id, or returns undefined without a receipt when the outbox still holds events. Then
+ * this event must go to the outbox too, behind them: an event appended straight to the log would
+ * overtake an older event of the same key still waiting there. The check runs after the rows are
  * locked, so an outbox event of any of these keys either is visible here or was already relayed.
  */
-export async function insertReceipt(client: pg.PoolClient, schema: string): Promise<boolean> {
-  const { rows } = await client.query<{ superseded: boolean }>(
-    `INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid, superseded)
-     SELECT pg_current_xact_id(), EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)})
-     RETURNING superseded`,
+export async function takeReceipt(client: pg.PoolClient, schema: string): Promise<string | undefined> {
+  const { rows } = await client.query<{ xid: string | null }>(
+    `WITH backlog AS (SELECT EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)}) AS waiting),
+          receipt AS (INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid)
+                      SELECT pg_current_xact_id() FROM backlog WHERE NOT waiting RETURNING xid)
+     SELECT (SELECT xid::text FROM receipt) AS xid`,
   );
-  return rows[0]?.superseded === false;
+  return rows[0]?.xid ?? undefined;
 }
 
 /** Inside the writer's transaction: its append failed, so its event goes through the outbox instead. */

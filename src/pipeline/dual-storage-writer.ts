@@ -10,7 +10,7 @@ import { Breaker } from './breaker.ts';
 import type { AlsoInTransaction } from '../hot/hot-store.ts';
 import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
 import type { PreparedBatch } from '../hot/upsert.ts';
-import { CURRENT_XID_SQL, insertReceipt, supersedeReceipt } from './commit-receipts.ts';
+import { takeReceipt, supersedeReceipt } from './commit-receipts.ts';
 import { encodeEvent } from './data-written-event.ts';
 import { eventHeaders } from './event-headers.ts';
 import { insertOutbox } from './outbox.ts';
@@ -27,9 +27,9 @@ export const EVENT_TOPIC = 'data-written';
  * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the
  * lake; the caller waits for the hot commit only, never for the cold tier.
  *
- * Fast path (a log attached with publishTo): the transaction's id is taken with BEGIN; inside the
- * transaction, after the rows are locked, the event is appended to the log, tagged with that id,
- * while a commit receipt is inserted (the two at once); then COMMIT. The cold consumer writes an event only once its transaction has
+ * Fast path (a log attached with publishTo): inside the hot transaction, after the rows are
+ * locked, the event is appended to the log, tagged with the transaction id, and a commit receipt
+ * is inserted; then COMMIT. The cold consumer writes an event only once its transaction has
  * committed (commit-receipts.ts), so a write that fails never reaches the lake, and a write that
  * is acknowledged has its event durable in the log already.
  *
@@ -114,22 +114,16 @@ export class DualStorageWriter extends HotOnlyWriter {
         },
         dataset,
       );
-    // The transaction id the event is tagged with, when it may go to the log directly.
-    const atBegin = this.eventLog && this.logBreaker.state !== 'open' ? CURRENT_XID_SQL : undefined;
-    const xidOf = (begun: Record<string, unknown> | undefined) => begun?.xid as string | undefined;
     if (op === 'delete')
       // Only the keys the delete removed: a key it did not find (say, inserted by a transaction
       // still open) must not become a tombstone that outlives that row in the lake.
       return {
-        atBegin,
-        run: async (client, { begun, deleted = [] }) => {
-          if (deleted.length > 0)
-            await this.publish(client, dataset, deleted.length, encode(deleted), xidOf(begun));
+        run: async (client, deleted = []) => {
+          if (deleted.length > 0) await this.publish(client, dataset, deleted.length, encode(deleted));
         },
       };
     let payload: Uint8Array | undefined;
     return {
-      atBegin,
       // Encoded while PostgreSQL applies the rows, when this thread would otherwise wait. A
       // failure here is left for `run`, which encodes again and fails the transaction with it.
       whileApplying: () => {
@@ -139,56 +133,35 @@ export class DualStorageWriter extends HotOnlyWriter {
           payload = undefined;
         }
       },
-      run: (client, { begun }) =>
-        this.publish(client, dataset, rows.length, (payload ??= encode(rows)), xidOf(begun)),
+      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode(rows))),
     };
   }
 
-  /**
-   * Inside the hot transaction, after the rows: the event to the log with a receipt, or to the
-   * outbox. The append and the receipt's insert run at once, both after the rows are locked (so
-   * events of one key reach the log in the order their transactions commit), and COMMIT waits
-   * for both.
-   */
+  /** Inside the hot transaction, after the rows: the event to the log (with a receipt) or to the outbox. */
   private async publish(
     client: PoolClient,
     dataset: AnyDataset,
     rows: number,
     payload: Uint8Array,
-    xid: string | undefined,
   ): Promise<void> {
     const schema = this.hot.schema;
     const log = this.eventLog;
-    if (log && xid !== undefined && this.logBreaker.state !== 'open') {
-      const started = performance.now();
-      const appended = this.logBreaker
-        .execute(() =>
-          log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
-        )
-        .then(
-          () => undefined,
-          (error: unknown) => ({ error }),
-        );
-      let counts: boolean;
-      try {
-        counts = await insertReceipt(client, schema);
-      } finally {
-        // Settled before the transaction goes on or rolls back; a failure is handled below.
-        await appended;
-      }
-      const failed = await appended;
-      if (!failed) {
-        this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
-        if (counts) {
+    if (log && this.logBreaker.admits()) {
+      const xid = await takeReceipt(client, schema);
+      if (xid !== undefined) {
+        const started = performance.now();
+        try {
+          await this.logBreaker.execute(() =>
+            log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
+          );
+          this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
           this.metrics.count(METRIC.eventsPublished, { result: 'ok' });
           return;
+        } catch (error) {
+          this.metrics.count(METRIC.eventsPublished, { result: 'error' });
+          this.onError?.(error);
+          await supersedeReceipt(client, schema);
         }
-      } else {
-        this.metrics.count(METRIC.eventsPublished, { result: 'error' });
-        this.onError?.(failed.error);
-        // A copy may have reached the log after all (a timed-out append that still landed):
-        // superseded, the consumer never writes it, and the outbox's copy is the only one.
-        if (counts) await supersedeReceipt(client, schema);
       }
     }
     await insertOutbox(client, schema, dataset.name, payload, rows);

@@ -217,39 +217,39 @@ describe('decimals', () => {
     }
   });
 
-  it('checks decimal bounds exactly, where a double would round the value onto the bound', () => {
-    const bounded = defineDataset({
-      name: 'bounded',
+  /** The validator of a one-decimal-column dataset, as a function of one value. */
+  const decimalColumn = (column: ReturnType<typeof t.decimal>) => {
+    const dataset = defineDataset({
+      name: 'bounds',
       version: 1,
-      description: 'decimal bounds',
-      columns: { id: t.int32(), at: t.timestamp(), ratio: t.decimal(38, 20).min(0).max(1) },
+      description: 'one bounded decimal',
+      columns: { id: t.int32(), at: t.timestamp(), x: column },
       primaryKey: ['id'],
       eventTime: 'at',
     });
-    const ratio = (v: unknown) =>
-      (compileValidator(bounded)([{ id: 1, at: '2024-01-01T00:00:00Z', ratio: v }])[0] as { ratio: string })
-        .ratio;
+    const validate = compileValidator(dataset);
+    return (v: unknown) => (validate([{ id: 1, at: '2024-01-01T00:00:00Z', x: v }])[0] as { x: string }).x;
+  };
+
+  it('checks decimal bounds exactly, where a double would round the value onto the bound', () => {
+    const ratio = decimalColumn(t.decimal(38, 20).min(0).max(1));
     expect(ratio('1')).toBe('1.00000000000000000000');
     expect(ratio('0')).toBe('0.00000000000000000000');
     // Both parse to the double 1 and to -1e-20 > -Number.EPSILON: only the text comparison refuses them.
     expect(() => ratio('1.00000000000000000001')).toThrow(
-      /field "ratio": 1.00000000000000000001 is above the maximum 1/,
+      /field "x": 1.00000000000000000001 is above the maximum 1/,
     );
     expect(() => ratio('-0.00000000000000000001')).toThrow(/is below the minimum 0/);
+    // A bound is the decimal its author wrote, not the double's binary expansion at 20 places.
+    const tenth = decimalColumn(t.decimal(38, 20).min(0.1).max(0.3));
+    expect(tenth('0.1')).toBe('0.10000000000000000000');
+    expect(tenth('0.3')).toBe('0.30000000000000000000');
+    expect(() => tenth('0.09999999999999999999')).toThrow(/is below the minimum 0.1/);
+    expect(() => tenth('0.30000000000000000001')).toThrow(/is above the maximum 0.3/);
     // A bound that is no decimal of the column's scale is compared as a number.
-    const coarse = defineDataset({
-      name: 'coarse',
-      version: 1,
-      description: 'decimal bound finer than the scale',
-      columns: { id: t.int32(), at: t.timestamp(), tenths: t.decimal(5, 1).min(0.25) },
-      primaryKey: ['id'],
-      eventTime: 'at',
-    });
-    const tenths = (v: unknown) =>
-      (compileValidator(coarse)([{ id: 1, at: '2024-01-01T00:00:00Z', tenths: v }])[0] as { tenths: string })
-        .tenths;
-    expect(tenths('0.3')).toBe('0.3');
-    expect(() => tenths('0.2')).toThrow(/0.2 is below the minimum 0.25/);
+    const coarse = decimalColumn(t.decimal(5, 1).min(0.25));
+    expect(coarse('0.3')).toBe('0.3');
+    expect(() => coarse('0.2')).toThrow(/0.2 is below the minimum 0.25/);
   });
 
   it('trims whitespace around decimal text, Unicode spaces included', () => {
