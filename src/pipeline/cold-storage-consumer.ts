@@ -20,7 +20,7 @@ export interface CommitResolver {
  * Rows per lake commit under sustained load. Measured with `npm run bench -- dual` (one writer,
  * about 75,000 rows/s): at 10,000 rows the consumer commits 7 or 8 times a second, and each commit's
  * file and manifest fsyncs and Parquet CPU run beside the writer, which kept it at 0.72–0.77 ×
- * hot-only over seven runs; 50,000 gave 0.77–0.81 over three and lake files five times larger;
+ * hot-only over seven runs; 50,000 gave 0.77–0.81 over six and lake files five times larger;
  * 100,000 gave 0.76–0.79, and a last batch that took long to drain. Below the size, `maxBatchMs`
  * bounds the wait (and so the cold lag at lower rates).
  */
