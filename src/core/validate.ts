@@ -178,8 +178,10 @@ export function compileValidator<Row>(dataset: Dataset<Row>): Validator<Row> {
   }));
   const known = new Set(dataset.columns.map((c) => c.name));
   const makeRow = rowFactory(columns.map((c) => c.name));
-  const values: unknown[] = columns.map(() => null);
   return (rows) => {
+    // One row's values, reused row after row; per call, so a validation inside a getter of an
+    // input row (or any re-entry) has its own, and nothing outlives the call.
+    const values: unknown[] = columns.map(() => null);
     const out: Row[] = new Array(rows.length);
     for (let i = 0; i < rows.length; i++) {
       const input = rows[i];
