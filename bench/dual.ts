@@ -16,7 +16,7 @@ import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
 import type { Labels, Metrics } from '../src/observe/metrics.ts';
 import { METRIC } from '../src/observe/metrics.ts';
-import { DEFAULT_MAX_BATCH_ROWS } from '../src/pipeline/cold-storage-consumer.ts';
+import { DEFAULT_MAX_BATCH_MS, DEFAULT_MAX_BATCH_ROWS } from '../src/pipeline/cold-storage-consumer.ts';
 import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
 import type { Stage1 } from '../src/pipeline/stage1.ts';
 import { startStage1 } from '../src/pipeline/stage1.ts';
@@ -52,7 +52,7 @@ const WARMUP_BATCHES = 10;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 15);
 const LAG_BATCHES_PER_S = 10;
-/** The cold consumer's time trigger during the lag measurement (the throughput part uses 1,000 ms). */
+/** The cold consumer's time trigger during the lag measurement (the throughput part uses its default). */
 const LAG_MAX_BATCH_MS = Number(process.env.BENCH_LAG_MAX_BATCH_MS ?? 250);
 /** The cold consumer's maxBatchRows in every part: its default unless BENCH_COLD_BATCH_ROWS says otherwise. */
 const COLD_BATCH_ROWS = Number(process.env.BENCH_COLD_BATCH_ROWS ?? DEFAULT_MAX_BATCH_ROWS);
@@ -426,7 +426,7 @@ export async function run(): Promise<void> {
       lakeRoot: path.join(tmp, 'lake'),
       metrics: dualMetrics,
       maxBatchRows: COLD_BATCH_ROWS,
-      maxBatchMs: 1_000,
+      maxBatchMs: DEFAULT_MAX_BATCH_MS,
       onError,
     });
     await writeSequentially(dual, warmup);
@@ -477,7 +477,7 @@ export async function run(): Promise<void> {
       `dual write CPU while writing (last segment): ${cores(cpu0, cpu1)}; while catching up: ${cores(cpu1, cpu2)}`,
       `dual write, time inside the process: hot transactions ${hotWrites.sum.toFixed(1)} s (${hotWrites.count} batches); ` +
         `relay ${publishes.count} log appends ${publishes.sum.toFixed(1)} s (file log append to fsync ${appends.sum.toFixed(1)} s); ` +
-        `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s (maxBatchRows ${COLD_BATCH_ROWS.toLocaleString()}, maxBatchMs 1,000)`,
+        `cold consumer ${lakeWrites.count} lake commits ${lakeWrites.sum.toFixed(1)} s (maxBatchRows ${COLD_BATCH_ROWS.toLocaleString()}, maxBatchMs ${DEFAULT_MAX_BATCH_MS.toLocaleString()})`,
     );
 
     // 2b. Dual write with stage 1 in its own process (`tierflow serve --mode dual-write`), until
@@ -689,7 +689,7 @@ export async function run(): Promise<void> {
         `${slips.length ? `, at most ${Math.max(...slips).toFixed(0)} ms` : ''}; batch write p50 ` +
         `${ms(percentile(lagLatencies, 0.5))} ms, p99 ${ms(percentile(lagLatencies, 0.99))} ms); ` +
         `lag = write ack → lake commit holding the batch's rows; cold consumer maxBatchMs ${LAG_MAX_BATCH_MS} ms ` +
-        `(BENCH_LAG_MAX_BATCH_MS; the throughput part uses 1,000 ms), maxBatchRows ${COLD_BATCH_ROWS.toLocaleString()}; ` +
+        `(BENCH_LAG_MAX_BATCH_MS; the throughput part uses ${DEFAULT_MAX_BATCH_MS.toLocaleString()} ms), maxBatchRows ${COLD_BATCH_ROWS.toLocaleString()}; ` +
         `${lakeCommits.count} lake commits, mean ${((lakeCommits.sum / Math.max(1, lakeCommits.count)) * 1000).toFixed(0)} ms each; ` +
         `CPU ${cores(lagCpu0, lagCpu1)}`,
       `done when: dual write ≥ 0.8 × hot-only: ${ratio.toFixed(3)} → ${ratio >= 0.8 ? 'met' : 'NOT met'} ` +
