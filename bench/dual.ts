@@ -26,7 +26,7 @@ import type { Figure } from './report.ts';
 import { report } from './report.ts';
 import { percentile } from './stats.ts';
 import { benchWorkDir } from './work-dir.ts';
-import { batches, segments, writeSequentially } from './writes.ts';
+import { batches, segments, writeConcurrently } from './writes.ts';
 
 /**
  * Stage 1's cost, in one run against the same PostgreSQL:
@@ -50,6 +50,9 @@ const BATCH = 1_000;
 const WARMUP_BATCHES = 10;
 /** Part 2 alternates hot-only and dual-write segments this many times. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Concurrent writers in the throughput parts (each takes the next batch when its last is acknowledged). */
+const WRITERS = Number(process.env.BENCH_WRITERS ?? 1);
+const writeBatches = (tf: Tierflow, list: BarInput[][]) => writeConcurrently(tf, list, WRITERS);
 const LAG_SECONDS = Number(process.env.BENCH_LAG_SECONDS ?? 15);
 const LAG_BATCHES_PER_S = 10;
 /** The cold consumer's time trigger during the lag measurement (the throughput part uses its default). */
@@ -372,7 +375,8 @@ export async function run(): Promise<void> {
       metrics: outboxMetrics,
     });
     console.log(
-      `dual benchmark: ${ROWS.toLocaleString()} market_data rows in batches of ${BATCH.toLocaleString()}, ` +
+      `dual benchmark: ${ROWS.toLocaleString()} market_data rows in batches of ${BATCH.toLocaleString()}` +
+        `${WRITERS > 1 ? ` from ${WRITERS} concurrent writers (BENCH_WRITERS)` : ''}, ` +
         `then ${LAG_SECONDS} s at ${(LAG_BATCHES_PER_S * BATCH).toLocaleString()} rows/s ` +
         `(${ref.databaseSource} PostgreSQL, ${os.cpus().length} cores)`,
     );
@@ -383,10 +387,10 @@ export async function run(): Promise<void> {
     let refSeconds = 0;
     let outboxRate = Number.NaN;
     await ref.hot.pool.query(`TRUNCATE ${ident(REF_SCHEMA)}.${ident(marketData.name)}`);
-    await writeSequentially(ref, warmup);
+    await writeBatches(ref, warmup);
     const hotOnlySegment = async (segment: BarInput[][]): Promise<number> => {
       const started = performance.now();
-      refLatencies.push(...(await writeSequentially(ref!, segment)));
+      refLatencies.push(...(await writeBatches(ref!, segment)));
       const seconds = (performance.now() - started) / 1000;
       refSeconds += seconds;
       return seconds;
@@ -395,11 +399,11 @@ export async function run(): Promise<void> {
     // Diagnostic: the dual-write writer without stage 1 (the outbox fills, nobody drains it), to
     // split the cost of the outbox in the hot transaction from the cost of stage 1 running beside.
     {
-      await writeSequentially(outboxOnly, warmup);
+      await writeBatches(outboxOnly, warmup);
       const m0 = outboxMetrics.snapshot();
       const cpu0 = cpuSnapshot();
       const started = performance.now();
-      const latencies = await writeSequentially(outboxOnly, main);
+      const latencies = await writeBatches(outboxOnly, main);
       const seconds = (performance.now() - started) / 1000;
       const cpu1 = cpuSnapshot();
       const hot = delta(m0, outboxMetrics.snapshot(), METRIC.hotWriteLatency);
@@ -429,7 +433,7 @@ export async function run(): Promise<void> {
       maxBatchMs: DEFAULT_MAX_BATCH_MS,
       onError,
     });
-    await writeSequentially(dual, warmup);
+    await writeBatches(dual, warmup);
     await stage1.waitCaughtUp(60_000);
     const committedBefore = stage1.consumer.rowsCommitted;
     const metrics0 = dualMetrics.snapshot();
@@ -444,7 +448,7 @@ export async function run(): Promise<void> {
       const hotSeconds = await hotOnlySegment(segment);
       cpu0 = cpuSnapshot();
       const segmentStarted = performance.now();
-      dualLatencies.push(...(await writeSequentially(dual, segment)));
+      dualLatencies.push(...(await writeBatches(dual, segment)));
       const seconds = (performance.now() - segmentStarted) / 1000;
       metrics1 = dualMetrics.snapshot();
       writeSeconds += seconds;
@@ -516,7 +520,7 @@ export async function run(): Promise<void> {
     const sepCpu0 = cpuSnapshot();
     const serveCpu0 = processCpuSeconds(serve.child.pid);
     const sepStarted = performance.now();
-    const sepLatencies = await writeSequentially(sep, main);
+    const sepLatencies = await writeBatches(sep, main);
     const sepWrittenAt = performance.now();
     const sepCpu1 = cpuSnapshot();
     const serveCpu1 = processCpuSeconds(serve.child.pid);

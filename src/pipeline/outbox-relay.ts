@@ -7,6 +7,9 @@ import { inTransaction } from '../hot/transaction.ts';
 import { eventHeaders } from './event-headers.ts';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE } from './outbox.ts';
 
+/** The advisory lock (hashed with the schema) a relay holds while it moves a batch. */
+const RELAY_LOCK = 'tierflow_outbox_relay';
+
 export interface OutboxRelayOptions {
   topic: string;
   /** Events moved per transaction. Default 500. */
@@ -21,9 +24,11 @@ export interface OutboxRelayOptions {
 }
 
 /**
- * Moves committed outbox events to the log: in one transaction it locks the oldest events
- * (SKIP LOCKED, so several relays can share the work), appends them, waits for the log's durable
- * acknowledgement and only then deletes them. A crash between the append and the delete sends
+ * Moves committed outbox events to the log: in one transaction it takes the schema's relay lock,
+ * reads the oldest events, appends them, waits for the log's durable acknowledgement and only
+ * then deletes them. The lock makes relays of one schema take turns (several `tierflow serve`
+ * processes, for failover): two relays appending two batches at once could put a newer event of
+ * a key in the log before an older one. A crash between the append and the delete sends
  * those events again: delivery is at least once, and the cold side is idempotent. While the log
  * is down, events wait in the outbox, which is durable; the relay retries with backoff and reports
  * every failure through `onError` and `events_published_total{result="error"}`.
@@ -38,7 +43,7 @@ export class OutboxRelay {
   constructor(
     private readonly pool: pg.Pool,
     private readonly schema: string,
-    private readonly log: Log,
+    private readonly log: Pick<Log, 'append'>,
     private readonly options: OutboxRelayOptions,
   ) {
     this.table = qualified(schema, OUTBOX_TABLE);
@@ -52,8 +57,10 @@ export class OutboxRelay {
   async drainOnce(): Promise<number> {
     try {
       return await inTransaction(this.pool, async (client) => {
+        // Held until this transaction ends, so the next relay reads the outbox after these are gone.
+        await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${RELAY_LOCK}:${this.schema}`]);
         const { rows } = await client.query<{ id: bigint; dataset: string; payload: Buffer; rows: number }>(
-          `SELECT id, dataset, payload, rows FROM ${this.table} ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`,
+          `SELECT id, dataset, payload, rows FROM ${this.table} ORDER BY id LIMIT $1`,
           [this.options.batchSize ?? 500],
         );
         if (rows.length === 0) return 0;

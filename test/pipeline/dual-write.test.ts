@@ -125,6 +125,50 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
     await rm(downDir, { recursive: true, force: true });
   });
 
+  it('makes relays of one schema take turns, so events reach the log in outbox order', async () => {
+    for (let minute = 0; minute < 10; minute++) await bars.upsert([bar('TURN', 100 + minute)]);
+    const ids = async () =>
+      (
+        await ctx.tf.hot.pool.query(
+          `SELECT id::text AS queued FROM "${ctx.schema}".tierflow_outbox ORDER BY id`,
+        )
+      ).rows.map((r) => r.queued as string);
+    const queued = await ids();
+    expect(queued).toHaveLength(10);
+    // The first relay's append waits until the second relay's append is done (or half a second
+    // has passed): if both could hold a batch at once, the newer batch would reach the log first.
+    let secondDone!: () => void;
+    const second = new Promise<void>((resolve) => (secondDone = resolve));
+    let firstHolds!: () => void;
+    const holding = new Promise<void>((resolve) => (firstHolds = resolve));
+    const gated = {
+      append: async (...args: Parameters<Log['append']>) => {
+        firstHolds();
+        await Promise.race([second, new Promise((resolve) => setTimeout(resolve, 500))]);
+        return log.append(...args);
+      },
+    };
+    const relayed = {
+      append: async (...args: Parameters<Log['append']>) => {
+        try {
+          return await log.append(...args);
+        } finally {
+          secondDone();
+        }
+      },
+    };
+    const first = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, gated, { topic: 'turns', batchSize: 5 });
+    const other = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, relayed, { topic: 'turns', batchSize: 5 });
+    const moving = first.drainOnce();
+    // The second relay starts while the first one holds its batch (its append is waiting).
+    await holding;
+    const [a, b] = await Promise.all([moving, other.drain()]);
+    expect(a + b).toBe(10);
+    const order = (await collect(log, 'turns', 'earliest')).map((e) => e.headers.outbox_id);
+    expect(order).toEqual(queued);
+    expect(await outboxCount()).toBe(0);
+  });
+
   it('relays on notification while running, and stops cleanly', async () => {
     const errors: unknown[] = [];
     const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, {
