@@ -182,11 +182,19 @@ export class ColdStorageConsumer {
         // too; once, though a failed group commit sends the batch round again.
         if (!counted) for (const event of committed) this.rowsCommitted += event.rows;
         counted = true;
+        // The receipts of events now in the lake are cleared before the group commit, so no crash
+        // can leave them behind: one that comes between the two reads these events again, finds
+        // their transactions committed in PostgreSQL's commit log, and the lake skips them.
+        await this.options.commits?.forget(xidsOf(committed));
         await this.log.commit(this.group, this.options.topic, position);
-        const discarded = batch.length - committed.length;
-        if (discarded > 0) this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded);
+        const kept = new Set(committed);
+        const discarded = batch.filter((e) => !kept.has(e));
+        if (discarded.length > 0)
+          this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded.length);
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
-        await this.forget(batch);
+        // A superseded receipt must outlive the group commit: read again without it, its event's
+        // ghost copy would count as committed.
+        await this.forgetLater(discarded);
         return;
       } catch (error) {
         this.options.onError?.(error);
@@ -204,7 +212,7 @@ export class ColdStorageConsumer {
    * lake before an earlier one, since the lake skips positions at or below its last.
    */
   private async committedOnly(batch: readonly Buffered[]): Promise<Buffered[]> {
-    const xids = [...new Set(batch.flatMap((e) => (e.xid === undefined ? [] : [e.xid])))];
+    const xids = [...new Set(xidsOf(batch))];
     if (xids.length === 0) return [...batch];
     const known = new Map<string, CommitStatus>();
     let unresolved = xids;
@@ -227,9 +235,12 @@ export class ColdStorageConsumer {
     return batch.filter((e) => e.xid === undefined || known.get(e.xid) === 'committed');
   }
 
-  /** Clears the batch's receipts; a failure is reported and the clearing retried with the next batch. */
-  private async forget(batch: readonly Buffered[]): Promise<void> {
-    const xids = [...this.toForget, ...batch.flatMap((e) => (e.xid === undefined ? [] : [e.xid]))];
+  /**
+   * Clears the receipts of discarded events once the group is past them; a failure is reported
+   * and the clearing retried with the next batch (superseded receipts also expire on their own).
+   */
+  private async forgetLater(discarded: readonly Buffered[]): Promise<void> {
+    const xids = [...this.toForget, ...xidsOf(discarded)];
     if (xids.length === 0 || !this.options.commits) return;
     try {
       await this.options.commits.forget(xids);
@@ -248,4 +259,8 @@ export class ColdStorageConsumer {
     await this.running;
     await this.flush();
   }
+}
+
+function xidsOf(events: readonly Buffered[]): string[] {
+  return events.flatMap((e) => (e.xid === undefined ? [] : [e.xid]));
 }

@@ -102,7 +102,7 @@ export class CommitReceipts {
     return statuses;
   }
 
-  /** Clears the receipts of events the lake and the consumer group have both committed. */
+  /** Clears receipts: of events the lake holds, and of superseded copies the consumer group has passed. */
   async forget(xids: readonly string[]): Promise<void> {
     if (xids.length === 0) return;
     await this.pool.query(

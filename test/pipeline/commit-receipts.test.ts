@@ -121,6 +121,37 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     expect(await receipts.count()).toBe(0);
   });
 
+  it('clears the receipts before it commits its position, so a clearing that fails is not lost', async () => {
+    const { bars } = writerOn(log);
+    await bars.upsert([bar('KEEP', 3)]);
+    await bars.upsert([bar('KEEP', 4)]);
+    expect(await receipts.count()).toBe(2);
+    let failures = 0;
+    const failingOnce = {
+      resolve: (xids: readonly string[]) => receipts.resolve(xids),
+      forget: async (xids: readonly string[]) => {
+        if (failures++ === 0) throw Object.assign(new Error('the connection was lost'), { code: '08006' });
+        return receipts.forget(xids);
+      },
+    };
+    const errors: unknown[] = [];
+    const consumer = new ColdStorageConsumer(log, new LakeEventSink(lake, findDataset), {
+      topic: TOPIC,
+      commits: failingOnce as CommitReceipts,
+      maxBatchMs: 10,
+      backoffMs: 10,
+      onError: (error) => errors.push(error),
+    });
+    consumer.start();
+    await until(async () => (await log.lag('cold-storage', TOPIC)) === 0, 'the consumer to commit');
+    // Stopped as soon as the group is committed: nothing is left to clear later, in memory.
+    await consumer.stop();
+    expect(errors).toMatchObject([{ message: 'the connection was lost' }]);
+    expect(await receipts.count()).toBe(0);
+    // The batch went round again after the failure; the lake holds each row once.
+    expect(await lakeRows(`SELECT bucket_start FROM market_data_history ORDER BY 1`)).toHaveLength(2);
+  });
+
   it('waits for a transaction whose event is logged but whose COMMIT is still under way', async () => {
     const { bars } = writerOn(log);
     const holder = new pg.Client({ connectionString: ctx.url });

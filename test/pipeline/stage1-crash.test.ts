@@ -64,6 +64,13 @@ describe.each(['dual-write', 'wal'] as const)('%s under SIGKILL', (mode) => {
       `SELECT count(*) AS n FROM (SELECT symbol, interval, bucket_start FROM market_data GROUP BY ALL HAVING count(*) > 1)`,
     );
     expect(duplicates[0]).toEqual({ n: 0n });
+    if (mode === 'dual-write') {
+      // Every receipt was cleared with its event's lake commit, wherever the kills landed.
+      const { rows: receipts } = await tf.hot.pool.query(
+        `SELECT count(*)::int AS n FROM "${ctx.schema}".tierflow_commit_receipts`,
+      );
+      expect(receipts[0].n).toBe(0);
+    }
     await tf.close();
     await log.close();
   });
