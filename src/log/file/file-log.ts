@@ -17,7 +17,7 @@ import type { DurableIO } from './fs-io.ts';
 import { nodeIO } from './fs-io.ts';
 import { GroupOffsets } from './group-offsets.ts';
 import { acquireLock } from '../../core/dir-lock.ts';
-import { MAX_RECORD_BYTES, encodeRecord } from './record.ts';
+import { FrameBuffer, MAX_RECORD_BYTES } from './record.ts';
 import { ReadCursor, Topic, topicDir } from './topic.ts';
 
 export interface FileLogOptions {
@@ -61,6 +61,8 @@ class FileLog implements Log {
   private readonly maxPendingBytes: number;
   private readonly metrics: Metrics;
   private readonly io: DurableIO;
+  /** Where each round's records are framed before they are written (one round at a time). */
+  private readonly frames = new FrameBuffer();
 
   constructor(
     readonly dir: string,
@@ -137,26 +139,26 @@ class FileLog implements Log {
         if (topic.active.size > 0 && topic.active.size >= this.segmentBytes) await topic.roll();
         let offset = topic.nextOffset;
         let position = topic.active.size;
-        const frames: Buffer[] = [];
+        // Topics are written one after the other, so one buffer serves them all in turn.
+        this.frames.clear();
         const records = [];
         for (const p of appends) {
           for (const e of p.entries) {
             const timestamp = (topic.lastTimestamp = Math.max(Date.now(), topic.lastTimestamp));
-            const frame = encodeRecord({
+            const size = this.frames.add({
               offset,
               timestamp,
               key: e.key,
               headers: { ...e.headers },
               payload: e.payload,
             });
-            frames.push(frame);
-            records.push({ offset, position, size: frame.length, timestamp });
+            records.push({ offset, position, size, timestamp });
             offset++;
-            position += frame.length;
+            position += size;
           }
         }
         try {
-          await this.io.write(topic.handle!, frames, topic.active.size);
+          await this.io.write(topic.handle!, [this.frames.bytes], topic.active.size);
         } catch (error) {
           await this.undoWrite(topic, error);
           throw new LogUnavailableError(`cannot write to ${topic.active.file}: ${(error as Error).message}`, {

@@ -28,34 +28,78 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
 const EMPTY_HEADERS = '{}';
 
 export function encodeRecord(record: StoredRecord): Buffer {
-  const key = record.key === undefined ? undefined : encoder.encode(record.key);
-  const headersJson =
-    Object.keys(record.headers).length === 0 ? EMPTY_HEADERS : JSON.stringify(record.headers);
-  const headers = encoder.encode(headersJson);
-  const bodyLength = 8 + 8 + 4 + (key?.length ?? 0) + 4 + headers.length + 4 + record.payload.length;
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + bodyLength);
-  frame[0] = MAGIC;
-  frame.writeUInt32LE(bodyLength, 1);
-  let p = FRAME_HEADER_BYTES;
-  frame.writeBigUInt64LE(record.offset, p);
-  p += 8;
-  frame.writeDoubleLE(record.timestamp, p);
-  p += 8;
-  frame.writeInt32LE(key ? key.length : -1, p);
-  p += 4;
-  if (key) {
-    frame.set(key, p);
-    p += key.length;
+  const frames = new FrameBuffer(0);
+  frames.add(record);
+  return frames.bytes;
+}
+
+/**
+ * Frames records one after the other into one buffer that is reused from round to round. Fresh
+ * memory costs a page fault per 4 KiB on first touch, which on the development VM made framing a
+ * 100 KiB entry take 0.8 ms instead of 0.15 (the checksum and the copy); a buffer already touched
+ * costs neither. It grows to fit a round and drops back after an unusually large one.
+ */
+export class FrameBuffer {
+  private buffer: Buffer;
+  private used = 0;
+
+  constructor(private readonly keepBytes = 1024 * 1024) {
+    this.buffer = Buffer.allocUnsafeSlow(keepBytes);
   }
-  frame.writeUInt32LE(headers.length, p);
-  p += 4;
-  frame.set(headers, p);
-  p += headers.length;
-  frame.writeUInt32LE(record.payload.length, p);
-  p += 4;
-  frame.set(record.payload, p);
-  frame.writeUInt32LE(crc32c(frame, FRAME_HEADER_BYTES, frame.length), 5);
-  return frame;
+
+  /** The frames added since the last clear, a view valid until the next add or clear. */
+  get bytes(): Buffer {
+    return this.buffer.subarray(0, this.used);
+  }
+
+  /** Starts the next round (the bytes of the last one must no longer be in use). */
+  clear(): void {
+    this.used = 0;
+    if (this.buffer.length > 8 * this.keepBytes) this.buffer = Buffer.allocUnsafeSlow(this.keepBytes);
+  }
+
+  /** Frames `record` after the frames already added; returns its size in bytes. */
+  add(record: StoredRecord): number {
+    const key = record.key === undefined ? undefined : encoder.encode(record.key);
+    const headersJson =
+      Object.keys(record.headers).length === 0 ? EMPTY_HEADERS : JSON.stringify(record.headers);
+    const headers = encoder.encode(headersJson);
+    const bodyLength = 8 + 8 + 4 + (key?.length ?? 0) + 4 + headers.length + 4 + record.payload.length;
+    const size = FRAME_HEADER_BYTES + bodyLength;
+    this.reserve(size);
+    const frame = this.buffer.subarray(this.used, this.used + size);
+    frame[0] = MAGIC;
+    frame.writeUInt32LE(bodyLength, 1);
+    let p = FRAME_HEADER_BYTES;
+    frame.writeBigUInt64LE(record.offset, p);
+    p += 8;
+    frame.writeDoubleLE(record.timestamp, p);
+    p += 8;
+    frame.writeInt32LE(key ? key.length : -1, p);
+    p += 4;
+    if (key) {
+      frame.set(key, p);
+      p += key.length;
+    }
+    frame.writeUInt32LE(headers.length, p);
+    p += 4;
+    frame.set(headers, p);
+    p += headers.length;
+    frame.writeUInt32LE(record.payload.length, p);
+    p += 4;
+    frame.set(record.payload, p);
+    frame.writeUInt32LE(crc32c(frame, FRAME_HEADER_BYTES, frame.length), 5);
+    this.used += size;
+    return size;
+  }
+
+  private reserve(bytes: number): void {
+    const needed = this.used + bytes;
+    if (needed <= this.buffer.length) return;
+    const grown = Buffer.allocUnsafeSlow(Math.max(needed, 2 * this.buffer.length));
+    this.buffer.copy(grown, 0, 0, this.used);
+    this.buffer = grown;
+  }
 }
 
 export type DecodeResult =
