@@ -12,8 +12,10 @@ import type { EventSink, EventToWrite } from './event-sink.ts';
 /** How the consumer learns whether the hot transaction behind an event committed (commit-receipts.ts). */
 export interface CommitResolver {
   resolve(xids: readonly string[]): Promise<Map<string, CommitStatus>>;
-  /** The events of these transactions are in the lake and committed by the group. */
+  /** The events of these transactions are in the lake (or passed over by the group). */
   forget(xids: readonly string[]): Promise<void>;
+  /** The group has committed through an event logged at this time (ms since the epoch). */
+  expireSuperseded?(committedLoggedAt: number): Promise<void>;
 }
 
 /**
@@ -66,6 +68,8 @@ export class CommitPendingError extends TierflowError {
 interface Buffered extends EventToWrite {
   rows: number;
   xid: string | undefined;
+  /** The log's timestamp of the entry. */
+  loggedAt: number;
 }
 
 /** How long a pending transaction is waited for before it is reported (and waited for still). */
@@ -150,7 +154,13 @@ export class ColdStorageConsumer {
     if (headers.xid !== undefined && !this.options.commits) throw new CommitUnverifiableError(entry.position);
     // Events from before row counts were carried count as one row for batching.
     const rows = headers.rows ?? 1;
-    this.buffer.push({ position: entry.position, payload: entry.payload, rows, xid: headers.xid });
+    this.buffer.push({
+      position: entry.position,
+      payload: entry.payload,
+      rows,
+      xid: headers.xid,
+      loggedAt: entry.timestamp,
+    });
     this.lastAdded = entry.position;
     this.bufferedRows += rows;
     this.oldestBuffered ??= Date.now();
@@ -194,7 +204,7 @@ export class ColdStorageConsumer {
         this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
         // A superseded receipt must outlive the group commit: read again without it, its event's
         // ghost copy would count as committed.
-        await this.forgetLater(discarded);
+        await this.forgetLater(discarded, batch[batch.length - 1]!.loggedAt);
         return;
       } catch (error) {
         this.options.onError?.(error);
@@ -236,15 +246,18 @@ export class ColdStorageConsumer {
   }
 
   /**
-   * Clears the receipts of discarded events once the group is past them; a failure is reported
-   * and the clearing retried with the next batch (superseded receipts also expire on their own).
+   * Once the group is past them: clears the receipts of discarded events, and the superseded
+   * receipts whose ghost copies lie behind the group. A failure is reported and the clearing
+   * retried with the next batch.
    */
-  private async forgetLater(discarded: readonly Buffered[]): Promise<void> {
+  private async forgetLater(discarded: readonly Buffered[], committedLoggedAt: number): Promise<void> {
+    const commits = this.options.commits;
+    if (!commits) return;
     const xids = [...this.toForget, ...xidsOf(discarded)];
-    if (xids.length === 0 || !this.options.commits) return;
     try {
-      await this.options.commits.forget(xids);
+      await commits.forget(xids);
       this.toForget = [];
+      await commits.expireSuperseded?.(committedLoggedAt);
     } catch (error) {
       this.toForget = xids;
       this.options.onError?.(error);

@@ -60,8 +60,13 @@ export async function supersedeReceipt(client: pg.PoolClient, schema: string): P
   );
 }
 
-/** Superseded receipts whose failed append never reached the log are cleared after this long. */
-const SUPERSEDED_KEPT = '7 days';
+/**
+ * A superseded receipt is cleared once the consumer group has committed past events logged this
+ * long after the receipt was made: its ghost copy, if the timed-out append landed at all, landed
+ * within the append's timeout, far inside this margin (which also absorbs clock skew between
+ * PostgreSQL and a log server).
+ */
+export const SUPERSEDED_MARGIN_MINUTES = 10;
 
 /** The cold consumer's side: what became of the transactions behind a batch of events. */
 export class CommitReceipts {
@@ -102,13 +107,25 @@ export class CommitReceipts {
     return statuses;
   }
 
-  /** Clears receipts: of events the lake holds, and of superseded copies the consumer group has passed. */
+  /** Clears the receipts of these transactions. */
   async forget(xids: readonly string[]): Promise<void> {
     if (xids.length === 0) return;
+    await this.pool.query(`DELETE FROM ${this.table} WHERE xid = ANY($1::text[]::xid8[])`, [xids]);
+  }
+
+  /**
+   * Clears superseded receipts whose ghost copies (appends that timed out and landed anyway) the
+   * consumer group is past: those made SUPERSEDED_MARGIN_MINUTES before `committedLoggedAt`, the
+   * log time (ms since the epoch) of the last event the group has committed. Bound to the
+   * group's position, not to the clock, so a consumer days behind never meets a ghost copy
+   * without its receipt.
+   */
+  async expireSuperseded(committedLoggedAt: number): Promise<void> {
     await this.pool.query(
       `DELETE FROM ${this.table}
-        WHERE xid = ANY($1::text[]::xid8[]) OR (superseded AND created_at < now() - interval '${SUPERSEDED_KEPT}')`,
-      [xids],
+        WHERE superseded
+          AND created_at < to_timestamp($1::double precision / 1000) - interval '${SUPERSEDED_MARGIN_MINUTES} minutes'`,
+      [committedLoggedAt],
     );
   }
 

@@ -152,6 +152,32 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     expect(await lakeRows(`SELECT bucket_start FROM market_data_history ORDER BY 1`)).toHaveLength(2);
   });
 
+  it('keeps a superseded receipt until the group is past events logged well after it, however old it is', async () => {
+    const table = `"${ctx.schema}".tierflow_commit_receipts`;
+    await ctx.tf.hot.pool.query(`DELETE FROM ${table}`);
+    // Receipts superseded 8 days and 1 hour ago (never seen again: their ghost appends never landed).
+    await ctx.tf.hot.pool.query(
+      `INSERT INTO ${table} (xid, superseded, created_at)
+       VALUES ('1001', true, now() - interval '8 days'), ('1002', true, now() - interval '1 hour')`,
+    );
+    const remaining = async () =>
+      (await ctx.tf.hot.pool.query(`SELECT xid::text FROM ${table} ORDER BY xid`)).rows.map((r) => r.xid);
+    // A consumer nine days behind: both could still have ghost copies ahead of it.
+    await receipts.expireSuperseded(Date.now() - 9 * 24 * 3600_000);
+    expect(await remaining()).toEqual(['1001', '1002']);
+    // Past events logged 7 days ago: the 8-day-old one goes.
+    await receipts.expireSuperseded(Date.now() - 7 * 24 * 3600_000);
+    expect(await remaining()).toEqual(['1002']);
+    // The consumer commits an event logged now: the other one goes too (made over 10 minutes before).
+    const { bars } = writerOn(log);
+    await bars.upsert([bar('NOW', 5)]);
+    const consumer = consumerOf();
+    consumer.start();
+    await until(async () => (await log.lag('cold-storage', TOPIC)) === 0, 'the consumer to commit');
+    await consumer.stop();
+    expect(await remaining()).toEqual([]);
+  });
+
   it('waits for a transaction whose event is logged but whose COMMIT is still under way', async () => {
     const { bars } = writerOn(log);
     const holder = new pg.Client({ connectionString: ctx.url });
