@@ -36,6 +36,10 @@ type AnyDataset = Dataset<unknown, unknown>;
  * commits if and only if the rows do.
  */
 export interface AlsoInTransaction {
+  /** A statement (no parameters) to run first in the transaction, in BEGIN's round trip. */
+  begin?: string;
+  /** Told the first row of `begin`'s result, before the rows are applied. */
+  begun?: (row: Record<string, unknown> | undefined) => void;
   /**
    * CPU work to overlap with PostgreSQL applying the rows: called once, on a later turn of the
    * event loop, after the rows were sent (it may not be called at all; `run` must not rely on it).
@@ -85,11 +89,23 @@ export class HotStore {
   /** Upserts a prepared batch in one transaction; returns the rows inserted or changed. */
   async upsert(dataset: AnyDataset, batch: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     return this.timed(dataset, () =>
-      inTransaction(this.pool, async (client) => {
-        const applied = await applyUpsert(client, this.schema, dataset, batch, this.strategy, sentHook(also));
-        await also?.run(client);
-        return applied;
-      }),
+      inTransaction(
+        this.pool,
+        async (client, begun) => {
+          also?.begun?.(begun);
+          const applied = await applyUpsert(
+            client,
+            this.schema,
+            dataset,
+            batch,
+            this.strategy,
+            sentHook(also),
+          );
+          await also?.run(client);
+          return applied;
+        },
+        also?.begin,
+      ),
     );
   }
 
@@ -97,11 +113,16 @@ export class HotStore {
   async delete(dataset: AnyDataset, keys: PreparedBatch, also?: AlsoInTransaction): Promise<number> {
     if (keys.rows.length === 0) return 0;
     return this.timed(dataset, () =>
-      inTransaction(this.pool, async (client) => {
-        const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
-        await also?.run(client, deleted);
-        return deleted.length;
-      }),
+      inTransaction(
+        this.pool,
+        async (client, begun) => {
+          also?.begun?.(begun);
+          const deleted = await applyDelete(client, this.schema, dataset, keys, sentHook(also));
+          await also?.run(client, deleted);
+          return deleted.length;
+        },
+        also?.begin,
+      ),
     );
   }
 

@@ -40,11 +40,19 @@ function isConnectionLoss(error: unknown): boolean {
  * Runs `work` in one transaction: COMMIT on success, ROLLBACK on any error (the original error is
  * rethrown; a failed ROLLBACK destroys the client instead of returning it to the pool).
  */
-export function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+export function inTransaction<T>(
+  pool: pg.Pool,
+  work: (client: pg.PoolClient, begun: Record<string, unknown> | undefined) => Promise<T>,
+  /** A statement (no parameters) run first in the transaction, in BEGIN's round trip; `work` gets its first row. */
+  withBegin?: string,
+): Promise<T> {
   return withClient(pool, async (client) => {
-    await client.query('BEGIN');
     try {
-      const result = await work(client);
+      // One round trip for both (a failure in the second leaves a transaction to roll back).
+      const begun = withBegin
+        ? ((await client.query(`BEGIN; ${withBegin}`)) as unknown as pg.QueryResult[])[1]?.rows[0]
+        : (await client.query('BEGIN'), undefined);
+      const result = await work(client, begun);
       await client.query('COMMIT');
       return result;
     } catch (error) {

@@ -1,12 +1,13 @@
 import type pg from 'pg';
 import { ident, qualified } from '../hot/sql.ts';
-import { OUTBOX_TABLE } from './outbox.ts';
+import { OUTBOX_TABLE, relayLock } from './outbox.ts';
 
 /**
  * Commit receipts close stage 1's dual-write gap on the fast path. The writer appends a write's
  * event to the log *inside* its hot transaction, after the rows are locked and before COMMIT, and
- * tags it with the transaction's id; the same transaction inserts that id here. The cold consumer
- * writes an event to the lake only once its transaction is known to have committed:
+ * tags it with the transaction's id; the same transaction inserts that id here, while the append
+ * is under way. The cold consumer writes an event to the lake only once its transaction is known
+ * to have committed:
  *
  *  - a receipt exists → committed (the receipt commits with the rows, or not at all), unless
  *    the append failed and the event went to the outbox instead: the receipt then says
@@ -37,20 +38,32 @@ export function receiptsDdl(schema: string): string[] {
 }
 
 /**
- * Inside the writer's transaction, after its rows are applied: records the receipt and returns the
- * transaction id, or returns undefined without a receipt when the outbox still holds events. Then
- * this event must go to the outbox too, behind them: an event appended straight to the log would
- * overtake an older event of the same key still waiting there. The check runs after the rows are
- * locked, so an outbox event of any of these keys either is visible here or was already relayed.
+ * What a fast-path transaction runs with its BEGIN: the schema's relay lock, shared (so no relay
+ * appends until this transaction ends), and the transaction id its event is tagged with.
  */
-export async function takeReceipt(client: pg.PoolClient, schema: string): Promise<string | undefined> {
-  const { rows } = await client.query<{ xid: string | null }>(
-    `WITH backlog AS (SELECT EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)}) AS waiting),
-          receipt AS (INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid)
-                      SELECT pg_current_xact_id() FROM backlog WHERE NOT waiting RETURNING xid)
-     SELECT (SELECT xid::text FROM receipt) AS xid`,
-  );
-  return rows[0]?.xid ?? undefined;
+export function fastPathBegin(schema: string): string {
+  return `SELECT ${relayLock(schema, 'shared')}, pg_current_xact_id()::text AS xid`;
+}
+
+/**
+ * Inside the writer's transaction, after its rows are applied, while its event is appended:
+ * records the receipt, superseded from the start when the outbox still holds events. Then this
+ * event must go to the outbox too, behind them: its copy in the log would overtake an older event
+ * of the same key still waiting there. The check runs after the rows are locked, so an outbox
+ * event of any of these keys is visible here unless a relay moved it already, and no relay can
+ * move one between this check and the append (the relay lock): the two may run at once.
+ * Returns whether the receipt is superseded.
+ */
+export async function insertReceipt(client: pg.PoolClient, schema: string, xid: string): Promise<boolean> {
+  const { rows } = await client.query<{ superseded: boolean }>({
+    // Prepared once per connection: it runs in every fast-path transaction.
+    name: `tierflow-receipt:${schema}`,
+    text: `INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid, superseded)
+           SELECT $1::xid8, EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)})
+           RETURNING superseded`,
+    values: [xid],
+  });
+  return rows[0]!.superseded;
 }
 
 /** Inside the writer's transaction: its append failed, so its event goes through the outbox instead. */

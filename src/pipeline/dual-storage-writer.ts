@@ -10,7 +10,7 @@ import { Breaker } from './breaker.ts';
 import type { AlsoInTransaction } from '../hot/hot-store.ts';
 import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
 import type { PreparedBatch } from '../hot/upsert.ts';
-import { takeReceipt, supersedeReceipt } from './commit-receipts.ts';
+import { fastPathBegin, insertReceipt, supersedeReceipt } from './commit-receipts.ts';
 import { encodeEvent } from './data-written-event.ts';
 import { eventHeaders } from './event-headers.ts';
 import { insertOutbox } from './outbox.ts';
@@ -21,15 +21,21 @@ type AnyDataset = Dataset<unknown, unknown>;
 /** What the writer needs of a log: appending, durably. */
 export type EventAppender = Pick<Log, 'append'>;
 
+/** A transaction on the fast path: the log it appends to, and its id once BEGIN has answered. */
+interface FastPath {
+  log: EventAppender;
+  xid: string | undefined;
+}
+
 export const EVENT_TOPIC = 'data-written';
 
 /**
  * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the
  * lake; the caller waits for the hot commit only, never for the cold tier.
  *
- * Fast path (a log attached with publishTo): inside the hot transaction, after the rows are
- * locked, the event is appended to the log, tagged with the transaction id, and a commit receipt
- * is inserted; then COMMIT. The cold consumer writes an event only once its transaction has
+ * Fast path (a log attached with publishTo): the hot transaction takes the relay lock (shared)
+ * and its id with BEGIN; after the rows are locked, the event is appended to the log, tagged with
+ * that id, while a commit receipt is inserted; then COMMIT. The cold consumer writes an event only once its transaction has
  * committed (commit-receipts.ts), so a write that fails never reaches the lake, and a write that
  * is acknowledged has its event durable in the log already.
  *
@@ -114,16 +120,30 @@ export class DualStorageWriter extends HotOnlyWriter {
         },
         dataset,
       );
+    // The path is chosen before BEGIN. The fast path's transaction takes the relay lock (shared)
+    // and its id with BEGIN, so its event can be appended while its receipt is inserted.
+    const log = this.eventLog;
+    const fast: FastPath | undefined = log && this.logBreaker.admits() ? { log, xid: undefined } : undefined;
+    const begin: Pick<AlsoInTransaction, 'begin' | 'begun'> = fast
+      ? {
+          begin: fastPathBegin(this.hot.schema),
+          begun: (row) => {
+            fast.xid = row?.xid as string | undefined;
+          },
+        }
+      : {};
     if (op === 'delete')
       // Only the keys the delete removed: a key it did not find (say, inserted by a transaction
       // still open) must not become a tombstone that outlives that row in the lake.
       return {
+        ...begin,
         run: async (client, deleted = []) => {
-          if (deleted.length > 0) await this.publish(client, dataset, deleted.length, encode(deleted));
+          if (deleted.length > 0) await this.publish(client, dataset, deleted.length, encode(deleted), fast);
         },
       };
     let payload: Uint8Array | undefined;
     return {
+      ...begin,
       // Encoded while PostgreSQL applies the rows, when this thread would otherwise wait. A
       // failure here is left for `run`, which encodes again and fails the transaction with it.
       whileApplying: () => {
@@ -133,36 +153,47 @@ export class DualStorageWriter extends HotOnlyWriter {
           payload = undefined;
         }
       },
-      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode(rows))),
+      run: (client) => this.publish(client, dataset, rows.length, (payload ??= encode(rows)), fast),
     };
   }
 
-  /** Inside the hot transaction, after the rows: the event to the log (with a receipt) or to the outbox. */
+  /**
+   * Inside the hot transaction, after the rows: on the fast path, the event to the log and its
+   * receipt at once; to the outbox when there is no fast path, when the append fails, or when
+   * older events still wait in the outbox.
+   */
   private async publish(
     client: PoolClient,
     dataset: AnyDataset,
     rows: number,
     payload: Uint8Array,
+    fast: FastPath | undefined,
   ): Promise<void> {
     const schema = this.hot.schema;
-    const log = this.eventLog;
-    if (log && this.logBreaker.admits()) {
-      const xid = await takeReceipt(client, schema);
-      if (xid !== undefined) {
-        const started = performance.now();
-        try {
-          await this.logBreaker.execute(() =>
-            log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
-          );
-          this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
+    if (fast?.xid !== undefined) {
+      const { log, xid } = fast;
+      const started = performance.now();
+      const [receipt, append] = await Promise.allSettled([
+        insertReceipt(client, schema, xid),
+        this.logBreaker.execute(() =>
+          log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
+        ),
+      ]);
+      if (append.status === 'rejected') {
+        this.metrics.count(METRIC.eventsPublished, { result: 'error' });
+        this.onError?.(append.reason);
+      }
+      // The transaction fails with it: a copy appended meanwhile belongs to a transaction that aborts.
+      if (receipt.status === 'rejected') throw receipt.reason;
+      const superseded = receipt.value;
+      if (append.status === 'fulfilled') {
+        this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
+        if (!superseded) {
           this.metrics.count(METRIC.eventsPublished, { result: 'ok' });
           return;
-        } catch (error) {
-          this.metrics.count(METRIC.eventsPublished, { result: 'error' });
-          this.onError?.(error);
-          await supersedeReceipt(client, schema);
         }
-      }
+        // Older events wait in the outbox: the receipt says superseded, so this copy never counts.
+      } else if (!superseded) await supersedeReceipt(client, schema);
     }
     await insertOutbox(client, schema, dataset.name, payload, rows);
     this.metrics.count(METRIC.eventsPublished, { result: 'outbox' });

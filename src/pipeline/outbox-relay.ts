@@ -5,10 +5,7 @@ import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { eventHeaders } from './event-headers.ts';
-import { OUTBOX_CHANNEL, OUTBOX_TABLE } from './outbox.ts';
-
-/** The advisory lock (hashed with the schema) a relay holds while it moves a batch. */
-const RELAY_LOCK = 'tierflow_outbox_relay';
+import { OUTBOX_CHANNEL, OUTBOX_TABLE, relayLock } from './outbox.ts';
 
 export interface OutboxRelayOptions {
   topic: string;
@@ -28,7 +25,8 @@ export interface OutboxRelayOptions {
  * reads the oldest events, appends them, waits for the log's durable acknowledgement and only
  * then deletes them. The lock makes relays of one schema take turns (several `tierflow serve`
  * processes, for failover): two relays appending two batches at once could put a newer event of
- * a key in the log before an older one. A crash between the append and the delete sends
+ * a key in the log before an older one. It also waits for the fast-path transactions that are
+ * open (they hold it shared) and holds new ones back while a batch moves. A crash between the append and the delete sends
  * those events again: delivery is at least once, and the cold side is idempotent. While the log
  * is down, events wait in the outbox, which is durable; the relay retries with backoff and reports
  * every failure through `onError` and `events_published_total{result="error"}`.
@@ -57,8 +55,14 @@ export class OutboxRelay {
   async drainOnce(): Promise<number> {
     try {
       return await inTransaction(this.pool, async (client) => {
-        // Held until this transaction ends, so the next relay reads the outbox after these are gone.
-        await client.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`${RELAY_LOCK}:${this.schema}`]);
+        // The lock waits for open fast-path transactions and holds new ones back, so an empty
+        // outbox is not worth it: polled every second, it would stall the writers each time.
+        const { rows: waiting } = await client.query<{ any: boolean }>(
+          `SELECT EXISTS (SELECT 1 FROM ${this.table}) AS any`,
+        );
+        if (!waiting[0]!.any) return 0;
+        // Held until this transaction ends: the next relay reads the outbox after these are gone.
+        await client.query(`SELECT ${relayLock(this.schema, 'exclusive')}`);
         const { rows } = await client.query<{ id: bigint; dataset: string; payload: Buffer; rows: number }>(
           `SELECT id, dataset, payload, rows FROM ${this.table} ORDER BY id LIMIT $1`,
           [this.options.batchSize ?? 500],

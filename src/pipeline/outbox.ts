@@ -15,6 +15,24 @@ import { ident, qualified } from '../hot/sql.ts';
 export const OUTBOX_TABLE = 'tierflow_outbox';
 export const OUTBOX_CHANNEL = 'tierflow_outbox';
 
+/**
+ * The schema's relay lock, a transaction-scoped advisory lock. The relay holds it exclusively
+ * while it moves a batch; a writer on the fast path holds it shared for its whole transaction. So
+ * no relay appends while a fast-path transaction is open, and the writer may append its event
+ * while it checks the outbox (commit-receipts.ts): nothing can reach the log in between.
+ */
+export function relayLock(schema: string, mode: 'exclusive' | 'shared'): string {
+  // A 32-bit FNV-1a hash of the schema name, with a constant first key for tierflow's locks.
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(`tierflow_outbox_relay:${schema}`))
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  const fn = mode === 'shared' ? 'pg_advisory_xact_lock_shared' : 'pg_advisory_xact_lock';
+  return `${fn}(${RELAY_LOCK_CLASS}, ${hash | 0})`;
+}
+
+/** The first key of the relay lock (an arbitrary constant: "tf" in ASCII). */
+const RELAY_LOCK_CLASS = 0x7466;
+
 export function outboxDdl(schema: string): string[] {
   return [
     `CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`,

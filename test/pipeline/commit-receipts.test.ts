@@ -209,6 +209,44 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     expect(await lakeRows(`SELECT symbol FROM market_data`)).toEqual([{ symbol: 'SLOW' }]);
   });
 
+  it('holds a relay back while a fast-path transaction is open, so its event stays ahead of what the relay moves', async () => {
+    const { bars } = writerOn(log);
+    const outboxOnly = new Repository(marketData, new DualStorageWriter(ctx.tf.hot), ctx.tf.hot);
+    const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, { topic: TOPIC });
+    const holder = new pg.Client({ connectionString: ctx.url });
+    await holder.connect();
+    await holder.query(`SELECT pg_advisory_lock(${advisoryKey})`);
+    try {
+      // Appended, receipt taken, then held at COMMIT (the trigger waits for the test's lock).
+      const slow = bars.upsert([bar('SLOW', 6)]);
+      const logged = async () =>
+        (await log.topics()).includes(TOPIC) ? (await collect(log, TOPIC, 'earliest')).length : 0;
+      await until(async () => (await logged()) === 1, 'the event to be appended');
+      // A write of another key through the outbox commits meanwhile; the relay finds it.
+      await outboxOnly.upsert([bar('OTHER', 7)]);
+      const moving = relay.drainOnce();
+      const waiting = async () =>
+        (
+          await ctx.tf.hot.pool.query(
+            // The relay lock's first key is 0x7466 (the writer's COMMIT waits on the test's lock too).
+            `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = 29798 AND NOT granted`,
+          )
+        ).rows[0].n as number;
+      await until(async () => (await waiting()) === 1, 'the relay to wait for the relay lock');
+      expect(await logged()).toBe(1);
+      await holder.query(`SELECT pg_advisory_unlock(${advisoryKey})`);
+      await slow;
+      expect(await moving).toBe(1);
+    } finally {
+      await holder.end();
+    }
+    const entries = await collect(log, TOPIC, 'earliest');
+    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
+      'direct',
+      'outbox',
+    ]);
+  });
+
   it('stops trying a failing log while its breaker is open, and returns to it after a successful probe', async () => {
     let up = false;
     let attempts = 0;
@@ -282,14 +320,18 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     expect(await relay.drain()).toBe(1);
 
     const entries = await collect(log, TOPIC, 'earliest');
-    // Relayed, relayed, appended directly, the ghost copy (its receipt superseded), relayed.
+    // The second write's own copy (appended while its receipt found the outbox busy, so
+    // superseded), relayed, relayed, appended directly, the ghost copy (superseded), relayed.
     expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
+      'direct',
       'outbox',
       'outbox',
       'direct',
       'direct',
       'outbox',
     ]);
+    const statuses = await receipts.resolve(entries.flatMap((e) => (e.headers.xid ? [e.headers.xid] : [])));
+    expect([...statuses.values()]).toEqual(['aborted', 'committed', 'aborted']);
     const consumer = consumerOf();
     consumer.start();
     await until(async () => (await log.lag('cold-storage', TOPIC)) === 0, 'the consumer to commit');
