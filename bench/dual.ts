@@ -47,7 +47,14 @@ import { batches, segments, writeConcurrently } from './writes.ts';
  */
 const ROWS = Number(process.env.BENCH_ROWS ?? 300_000);
 const BATCH = 1_000;
-const WARMUP_BATCHES = 10;
+/**
+ * Batches written through each writer before it is measured (stage 1 running and caught up
+ * afterwards, for the dual-write writer). With 10, the first dual-write segment was the slowest
+ * of its run in four runs of four on 2026-11-30 (0.58–0.70 against 0.74–0.97 for the later ones):
+ * the cold path's code (consumer, lake worker) was still being compiled and its caches filled
+ * while it was measured, where the hot path had been warmed by everything before it.
+ */
+const WARMUP_BATCHES = Number(process.env.BENCH_WARMUP_BATCHES ?? 100);
 /** Part 2 alternates hot-only and dual-write segments this many times. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 /** Concurrent writers in the throughput parts (each takes the next batch when its last is acknowledged). */
