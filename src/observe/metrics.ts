@@ -27,6 +27,8 @@ export const METRIC = {
   eventsPublished: 'events_published_total',
   /** Events whose hot transaction rolled back after their append; labels reason. */
   eventsDiscarded: 'cold_events_discarded_total',
+  /** Outbox relay tries that found the relay lock taken by open fast-path transactions. */
+  outboxRelayBusy: 'outbox_relay_busy_total',
   coldLag: 'cold_storage_lag_seconds',
   breakerState: 'circuit_breaker_state',
   breakerTransitions: 'circuit_breaker_transitions_total',

@@ -7,6 +7,8 @@ const HELP: Record<string, string> = {
   event_publish_latency_seconds: 'Time to append data-written events to the log (writer or outbox relay)',
   events_published_total:
     'Data-written events by result: ok (durable in the log), outbox (queued for the relay), error (append failed)',
+  outbox_relay_busy_total:
+    'Outbox relay tries that left their batch for later: fast-path transactions held the relay lock',
   cold_events_discarded_total:
     'Events the cold consumer did not write because their hot transaction rolled back',
   cold_storage_lag_seconds: 'Age of the oldest row in the last batch committed to the lake',

@@ -58,8 +58,9 @@ export async function insertReceipt(client: pg.PoolClient, schema: string, xid: 
   const { rows } = await client.query<{ superseded: boolean }>({
     // Prepared once per connection: it runs in every fast-path transaction.
     name: `tierflow-receipt:${schema}`,
-    text: `INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid, superseded)
-           SELECT $1::xid8, EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)})
+    // clock_timestamp(), not the transaction's start: the superseded expiry counts from here.
+    text: `INSERT INTO ${qualified(schema, RECEIPTS_TABLE)} (xid, superseded, created_at)
+           SELECT $1::xid8, EXISTS (SELECT 1 FROM ${qualified(schema, OUTBOX_TABLE)}), clock_timestamp()
            RETURNING superseded`,
     values: [xid],
   });
@@ -69,7 +70,8 @@ export async function insertReceipt(client: pg.PoolClient, schema: string, xid: 
 /** Inside the writer's transaction: its append failed, so its event goes through the outbox instead. */
 export async function supersedeReceipt(client: pg.PoolClient, schema: string): Promise<void> {
   await client.query(
-    `UPDATE ${qualified(schema, RECEIPTS_TABLE)} SET superseded = true WHERE xid = pg_current_xact_id()`,
+    `UPDATE ${qualified(schema, RECEIPTS_TABLE)} SET superseded = true, created_at = clock_timestamp()
+      WHERE xid = pg_current_xact_id()`,
   );
 }
 
@@ -95,22 +97,26 @@ export class CommitReceipts {
   async resolve(xids: readonly string[]): Promise<Map<string, CommitStatus>> {
     const statuses = new Map<string, CommitStatus>();
     if (xids.length === 0) return statuses;
-    const { rows } = await this.pool.query<{
-      xid: string;
-      receipt: boolean;
-      superseded: boolean | null;
-      status: string | null;
-    }>(
-      `SELECT x AS xid, r.xid IS NOT NULL AS receipt, r.superseded, pg_xact_status(x::xid8) AS status
-         FROM unnest($1::text[]) AS x LEFT JOIN ${this.table} AS r ON r.xid = x::xid8`,
+    // Two statements, in this order. In one, the receipts are read from the statement's snapshot
+    // but pg_xact_status is asked later, row by row: a transaction that commits in between shows
+    // no receipt yet a committed status, and a superseded copy would count as committed. Asked
+    // first, a committed status means the receipt is visible to the second statement's snapshot.
+    const { rows: status } = await this.pool.query<{ xid: string; status: string | null }>(
+      `SELECT x AS xid, pg_xact_status(x::xid8) AS status FROM unnest($1::text[]) AS x`,
       [xids],
     );
-    for (const row of rows) {
+    const { rows: receipts } = await this.pool.query<{ xid: string; superseded: boolean }>(
+      `SELECT xid::text, superseded FROM ${this.table} WHERE xid = ANY($1::text[]::xid8[])`,
+      [xids],
+    );
+    const receipt = new Map(receipts.map((r) => [r.xid, r.superseded]));
+    for (const row of status) {
+      const superseded = receipt.get(row.xid);
       statuses.set(
         row.xid,
-        row.superseded
+        superseded === true
           ? 'aborted'
-          : row.receipt || row.status === 'committed'
+          : superseded === false || row.status === 'committed'
             ? 'committed'
             : row.status === 'in progress'
               ? 'pending'

@@ -7,6 +7,13 @@ import { inTransaction } from '../hot/transaction.ts';
 import { eventHeaders } from './event-headers.ts';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE, relayLock } from './outbox.ts';
 
+/** How long a relay waits for the relay lock before it leaves the batch for its next try. */
+const RELAY_LOCK_WAIT_MS = 200;
+const LOCK_NOT_AVAILABLE = '55P03';
+
+/** The relay lock was not free within RELAY_LOCK_WAIT_MS (fast-path transactions were open). */
+class RelayBusy extends Error {}
+
 export interface OutboxRelayOptions {
   topic: string;
   /** Events moved per transaction. Default 500. */
@@ -62,7 +69,17 @@ export class OutboxRelay {
         );
         if (!waiting[0]!.any) return 0;
         // Held until this transaction ends: the next relay reads the outbox after these are gone.
-        await client.query(`SELECT ${relayLock(this.schema, 'exclusive')}`);
+        // Waited for RELAY_LOCK_WAIT_MS at most: while the relay waits, new fast-path
+        // transactions queue behind it, so one of them stuck on a row lock must not hold up
+        // every writer of the schema. Busy: the events wait in the outbox for the next try.
+        try {
+          await client.query(
+            `SET LOCAL lock_timeout = ${RELAY_LOCK_WAIT_MS}; SELECT ${relayLock(this.schema, 'exclusive')}; SET LOCAL lock_timeout = 0`,
+          );
+        } catch (error) {
+          if ((error as { code?: string }).code === LOCK_NOT_AVAILABLE) throw new RelayBusy();
+          throw error;
+        }
         const { rows } = await client.query<{ id: bigint; dataset: string; payload: Buffer; rows: number }>(
           `SELECT id, dataset, payload, rows FROM ${this.table} ORDER BY id LIMIT $1`,
           [this.options.batchSize ?? 500],
@@ -83,6 +100,10 @@ export class OutboxRelay {
         return rows.length;
       });
     } catch (error) {
+      if (error instanceof RelayBusy) {
+        this.metrics.count(METRIC.outboxRelayBusy);
+        return 0;
+      }
       this.metrics.count(METRIC.eventsPublished, { result: 'error' });
       throw error;
     }
