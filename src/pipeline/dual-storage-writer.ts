@@ -55,6 +55,9 @@ export class DualStorageWriter extends HotOnlyWriter {
   readonly logBreaker: Breaker;
   private readonly topic: string;
   private eventLog: EventAppender | undefined;
+  /** Until then, writes take the outbox without trying the fast path: older events wait there. */
+  private outboxBusyUntil = 0;
+  private readonly outboxBusyMs: number;
   private readonly onError: ((error: unknown) => void) | undefined;
 
   constructor(
@@ -63,6 +66,12 @@ export class DualStorageWriter extends HotOnlyWriter {
       metrics?: Metrics;
       breaker?: BreakerOptions;
       logBreaker?: BreakerOptions;
+      /**
+       * After a write found older events waiting in the outbox, later writes go straight to the
+       * outbox for this long (default 500 ms), instead of each appending a copy that cannot
+       * count until the relay has caught up.
+       */
+      outboxBusyMs?: number;
       topic?: string;
       /** Told about every failed append (the event then went to the outbox instead). */
       onError?: (error: unknown) => void;
@@ -77,6 +86,7 @@ export class DualStorageWriter extends HotOnlyWriter {
       ...options.breaker,
     });
     this.logBreaker = new Breaker('event-log', { metrics: options.metrics, ...options.logBreaker });
+    this.outboxBusyMs = options.outboxBusyMs ?? 500;
   }
 
   /**
@@ -123,7 +133,10 @@ export class DualStorageWriter extends HotOnlyWriter {
     // The path is chosen before BEGIN. The fast path's transaction takes the relay lock (shared)
     // and its id with BEGIN, so its event can be appended while its receipt is inserted.
     const log = this.eventLog;
-    const fast: FastPath | undefined = log && this.logBreaker.admits() ? { log, xid: undefined } : undefined;
+    const fast: FastPath | undefined =
+      log && this.logBreaker.admits() && Date.now() >= this.outboxBusyUntil
+        ? { log, xid: undefined }
+        : undefined;
     const begin: Pick<AlsoInTransaction, 'begin' | 'begun'> = fast
       ? {
           begin: fastPathBegin(this.hot.schema),
@@ -186,6 +199,7 @@ export class DualStorageWriter extends HotOnlyWriter {
       // The transaction fails with it: a copy appended meanwhile belongs to a transaction that aborts.
       if (receipt.status === 'rejected') throw receipt.reason;
       const superseded = receipt.value;
+      if (superseded) this.outboxBusyUntil = Date.now() + this.outboxBusyMs;
       if (append.status === 'fulfilled') {
         this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
         if (!superseded) {

@@ -74,11 +74,13 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     await rm(dir, { recursive: true, force: true });
   });
 
-  const writerOn = (appender: EventAppender) => {
+  // outboxBusyMs 0: every write tries the fast path, unless a test says otherwise.
+  const writerOn = (appender: EventAppender, outboxBusyMs = 0) => {
     const writer = new DualStorageWriter(ctx.tf.hot, {
       topic: TOPIC,
       metrics,
       logBreaker: { consecutiveFailures: 100 },
+      outboxBusyMs,
     });
     writer.publishTo(appender);
     return { writer, bars: new Repository(marketData, writer, ctx.tf.hot) };
@@ -236,6 +238,35 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     const entries = await collect(log, TOPIC, 'earliest');
     expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
       'direct',
+      'outbox',
+    ]);
+  });
+
+  it('after a write finds older events in the outbox, sends the next ones straight there for a while', async () => {
+    let appends = 0;
+    const counting: EventAppender = {
+      append: (topic, entries) => {
+        appends++;
+        return log.append(topic, entries);
+      },
+    };
+    const { bars } = writerOn(counting, 60_000);
+    const outboxOnly = new Repository(marketData, new DualStorageWriter(ctx.tf.hot), ctx.tf.hot);
+    const relay = new OutboxRelay(ctx.tf.hot.pool, ctx.schema, log, { topic: TOPIC });
+    await outboxOnly.upsert([bar('A', 8)]);
+    // Finds the outbox busy: its copy in the log is superseded, and the event queues behind.
+    await bars.upsert([bar('B', 9)]);
+    expect(appends).toBe(1);
+    // Straight to the outbox, without another copy in the log.
+    await bars.upsert([bar('C', 10)]);
+    expect(appends).toBe(1);
+    expect(published('outbox')).toBe(2);
+    expect(await relay.drain()).toBe(3);
+    const entries = await collect(log, TOPIC, 'earliest');
+    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
+      'direct',
+      'outbox',
+      'outbox',
       'outbox',
     ]);
   });
