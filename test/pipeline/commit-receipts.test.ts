@@ -8,7 +8,7 @@ import { Repository } from '../../src/hot/repository.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
 import { LakeWriter } from '../../src/lake/lake-writer.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
-import type { Log } from '../../src/log/log.ts';
+import type { Log, LogEntry } from '../../src/log/log.ts';
 import { METRIC } from '../../src/observe/metrics.ts';
 import { RecordedMetrics } from '../../src/observe/recorded-metrics.ts';
 import { ColdStorageConsumer } from '../../src/pipeline/cold-storage-consumer.ts';
@@ -96,6 +96,9 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     await using query = await openLakeQuery(path.join(dir, 'lake'), allDatasets);
     return query.query(sql);
   };
+  /** How each event in the log got there: appended by its writer, or moved from the outbox. */
+  const pathOf = (entries: readonly LogEntry[]) =>
+    entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'));
   const published = (result: string) =>
     metrics
       .take()
@@ -236,10 +239,7 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
       await holder.end();
     }
     const entries = await collect(log, TOPIC, 'earliest');
-    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
-      'direct',
-      'outbox',
-    ]);
+    expect(pathOf(entries)).toEqual(['direct', 'outbox']);
   });
 
   it('after a write finds older events in the outbox, sends the next ones straight there for a while', async () => {
@@ -263,12 +263,7 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     expect(published('outbox')).toBe(2);
     expect(await relay.drain()).toBe(3);
     const entries = await collect(log, TOPIC, 'earliest');
-    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
-      'direct',
-      'outbox',
-      'outbox',
-      'outbox',
-    ]);
+    expect(pathOf(entries)).toEqual(['direct', 'outbox', 'outbox', 'outbox']);
   });
 
   it('stops trying a failing log while its breaker is open, and returns to it after a successful probe', async () => {
@@ -346,14 +341,7 @@ describe('stage 1 fast path: events appended inside the hot transaction, kept on
     const entries = await collect(log, TOPIC, 'earliest');
     // The second write's own copy (appended while its receipt found the outbox busy, so
     // superseded), relayed, relayed, appended directly, the ghost copy (superseded), relayed.
-    expect(entries.map((e) => (e.headers.xid === undefined ? 'outbox' : 'direct'))).toEqual([
-      'direct',
-      'outbox',
-      'outbox',
-      'direct',
-      'direct',
-      'outbox',
-    ]);
+    expect(pathOf(entries)).toEqual(['direct', 'outbox', 'outbox', 'direct', 'direct', 'outbox']);
     const statuses = await receipts.resolve(entries.flatMap((e) => (e.headers.xid ? [e.headers.xid] : [])));
     expect([...statuses.values()]).toEqual(['aborted', 'committed', 'aborted']);
     const consumer = consumerOf();
