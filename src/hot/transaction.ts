@@ -43,7 +43,7 @@ function isConnectionLoss(error: unknown): boolean {
 export function inTransaction<T>(
   pool: pg.Pool,
   work: (client: pg.PoolClient, begun: Record<string, unknown> | undefined) => Promise<T>,
-  /** A statement (no parameters) run first in the transaction, in BEGIN's round trip; `work` gets its first row. */
+  /** A statement (no parameters) run first, in BEGIN's round trip; `work` gets its first row. */
   withBegin?: string,
 ): Promise<T> {
   return withClient(pool, async (client) => {

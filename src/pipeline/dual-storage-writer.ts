@@ -35,9 +35,9 @@ export const EVENT_TOPIC = 'data-written';
  *
  * Fast path (a log attached with publishTo): the hot transaction takes the relay lock (shared)
  * and its id with BEGIN; after the rows are locked, the event is appended to the log, tagged with
- * that id, while a commit receipt is inserted; then COMMIT. The cold consumer writes an event only once its transaction has
- * committed (commit-receipts.ts), so a write that fails never reaches the lake, and a write that
- * is acknowledged has its event durable in the log already.
+ * that id, while a commit receipt is inserted; then COMMIT. The cold consumer writes an event
+ * only once its transaction has committed (commit-receipts.ts), so a write that fails never
+ * reaches the lake, and a write that is acknowledged has its event durable in the log already.
  *
  * Fallback (no log attached, the log failing or its breaker open, or older events still queued):
  * the event is inserted into the transactional outbox in the same transaction, and the

@@ -33,10 +33,11 @@ export interface OutboxRelayOptions {
  * then deletes them. The lock makes relays of one schema take turns (several `tierflow serve`
  * processes, for failover): two relays appending two batches at once could put a newer event of
  * a key in the log before an older one. It also waits for the fast-path transactions that are
- * open (they hold it shared) and holds new ones back while a batch moves. A crash between the append and the delete sends
- * those events again: delivery is at least once, and the cold side is idempotent. While the log
- * is down, events wait in the outbox, which is durable; the relay retries with backoff and reports
- * every failure through `onError` and `events_published_total{result="error"}`.
+ * open (they hold it shared) and holds new ones back while a batch moves. A crash between the
+ * append and the delete sends those events again: delivery is at least once, and the cold side
+ * is idempotent. While the log is down, events wait in the outbox, which is durable; the relay
+ * retries with backoff and reports every failure through `onError` and
+ * `events_published_total{result="error"}`.
  */
 export class OutboxRelay {
   private readonly table: string;
