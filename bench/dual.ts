@@ -16,8 +16,8 @@ import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
 import type { Labels, Metrics } from '../src/observe/metrics.ts';
 import { METRIC } from '../src/observe/metrics.ts';
-import { DEFAULT_MAX_BATCH_MS, DEFAULT_MAX_BATCH_ROWS } from '../src/pipeline/cold-storage-consumer.ts';
-import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
+import { DEFAULT_MAX_BATCH_MS, DEFAULT_MAX_BATCH_ROWS } from '../src/cold/cold-storage-consumer.ts';
+import { decodeEvent, encodeEvent } from '../src/events/data-written-event.ts';
 import type { Stage1 } from '../src/pipeline/stage1.ts';
 import { startStage1 } from '../src/pipeline/stage1.ts';
 import type { BarInput } from './bars.ts';
@@ -215,7 +215,7 @@ function eventCodecCost(batch: BarInput[]): string {
       {
         dataset: marketData.name,
         schemaVersion: marketData.version,
-        op: 'upsert',
+        op: 'u',
         rows,
         eventTimes: rows.map((r) => r[marketData.eventTime] as string),
         writtenAt: new Date().toISOString(),

@@ -12,8 +12,8 @@ import { lakeTable } from '../src/lake/arrow-table.ts';
 import { lakeBatchOf } from '../src/lake/lake-batch.ts';
 import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
-import { decodeEvent, encodeEvent } from '../src/pipeline/data-written-event.ts';
-import { encodeJsonEvent } from '../src/pipeline/event-json.ts';
+import { decodeEvent, encodeEvent } from '../src/events/data-written-event.ts';
+import { encodeJsonEvent } from '../src/events/event-json.ts';
 import { startStage2 } from '../src/wal/stage2.ts';
 import { WAL_TOPIC } from '../src/wal/wal-entry.ts';
 import type { BarInput } from './bars.ts';
@@ -82,7 +82,7 @@ function codecCost(list: BarInput[][]): Record<'text' | 'json' | 'arrow', CodecC
     return {
       dataset: marketData.name,
       schemaVersion: marketData.version,
-      op: 'upsert' as const,
+      op: 'u' as const,
       rows,
       eventTimes: rows.map((r) => r[marketData.eventTime] as string),
       writtenAt: new Date().toISOString(),

@@ -10,7 +10,7 @@ import { buildRepositories } from './hot/build-repositories.ts';
 import type { Repositories } from './hot/repositories.ts';
 import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
-import type { BreakerOptions } from './pipeline/breaker.ts';
+import type { BreakerOptions } from './cold/breaker.ts';
 import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
 import { ensureStage1Schema } from './pipeline/stage1-schema.ts';
 import { noopMetrics } from './observe/metrics.ts';

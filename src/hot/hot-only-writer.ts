@@ -47,7 +47,7 @@ export class HotOnlyWriter implements StorageWriter {
   protected alsoInTransaction(
     _dataset: AnyDataset,
     _batch: PreparedBatch,
-    _op: 'upsert' | 'delete',
+    _op: 'u' | 'd',
   ): AlsoInTransaction | undefined {
     return undefined;
   }
@@ -56,7 +56,7 @@ export class HotOnlyWriter implements StorageWriter {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareUpsert(dataset, rows, options));
     const applied = await this.runHot(() =>
-      this.hot.upsert(dataset, batch, this.alsoInTransaction(dataset, batch, 'upsert')),
+      this.hot.upsert(dataset, batch, this.alsoInTransaction(dataset, batch, 'u')),
     );
     this.metrics.count(METRIC.recordsWritten, { repository: dataset.name, tier: 'hot' }, batch.rows.length);
     return { dataset: dataset.name, rows: batch.rows.length, applied };
@@ -70,7 +70,7 @@ export class HotOnlyWriter implements StorageWriter {
     options?.signal?.throwIfAborted();
     const batch = this.countValidation(() => prepareDelete(dataset, keys, options));
     const applied = await this.runHot(() =>
-      this.hot.delete(dataset, batch, this.alsoInTransaction(dataset, batch, 'delete')),
+      this.hot.delete(dataset, batch, this.alsoInTransaction(dataset, batch, 'd')),
     );
     return { dataset: dataset.name, rows: batch.rows.length, applied };
   }

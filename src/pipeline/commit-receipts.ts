@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ident, qualified } from '../hot/sql.ts';
 import { OUTBOX_TABLE, relayLock } from './outbox.ts';
+import type { CommitStatus } from '../cold/cold-storage-consumer.ts';
 
 /**
  * Commit receipts close stage 1's dual-write gap on the fast path. The writer appends a write's
@@ -23,8 +24,6 @@ import { OUTBOX_TABLE, relayLock } from './outbox.ts';
  * A receipt is a few dozen bytes, where the outbox stored the whole event in PostgreSQL.
  */
 export const RECEIPTS_TABLE = 'tierflow_commit_receipts';
-
-export type CommitStatus = 'committed' | 'aborted' | 'pending';
 
 export function receiptsDdl(schema: string): string[] {
   return [

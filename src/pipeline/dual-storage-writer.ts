@@ -5,16 +5,17 @@ import type { HotStore } from '../hot/hot-store.ts';
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC } from '../observe/metrics.ts';
-import type { BreakerOptions } from './breaker.ts';
-import { Breaker } from './breaker.ts';
+import type { BreakerOptions } from '../cold/breaker.ts';
+import { Breaker } from '../cold/breaker.ts';
 import type { AlsoInTransaction } from '../hot/hot-store.ts';
 import { HotOnlyWriter } from '../hot/hot-only-writer.ts';
 import type { PreparedBatch } from '../hot/upsert.ts';
 import { fastPathBegin, insertReceipt, supersedeReceipt } from './commit-receipts.ts';
-import { encodeEvent } from './data-written-event.ts';
-import { eventHeaders } from './event-headers.ts';
+import { encodeEvent } from '../events/data-written-event.ts';
+import { eventHeaders } from '../events/event-headers.ts';
 import { insertOutbox } from './outbox.ts';
 import { MAX_ROWS_PER_ENTRY as MAX_EVENT_ROWS } from '../lake/position-map.ts';
+import { EVENT_TOPIC } from '../events/topics.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
@@ -26,8 +27,6 @@ interface FastPath {
   log: EventAppender;
   xid: string | undefined;
 }
-
-export const EVENT_TOPIC = 'data-written';
 
 /**
  * Stage 1: every write goes to PostgreSQL as before, and its DataWrittenEvent goes on towards the
@@ -104,7 +103,7 @@ export class DualStorageWriter extends HotOnlyWriter {
   protected override alsoInTransaction(
     dataset: AnyDataset,
     batch: PreparedBatch,
-    op: 'upsert' | 'delete',
+    op: 'u' | 'd',
   ): AlsoInTransaction {
     const rows = batch.rows as Record<string, unknown>[];
     // A row's lake position is its event's position × 2^20 + its index: more would collide.
@@ -145,7 +144,7 @@ export class DualStorageWriter extends HotOnlyWriter {
           },
         }
       : {};
-    if (op === 'delete')
+    if (op === 'd')
       // Only the keys the delete removed: a key it did not find (say, inserted by a transaction
       // still open) must not become a tombstone that outlives that row in the lake.
       return {

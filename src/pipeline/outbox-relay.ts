@@ -4,7 +4,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
-import { eventHeaders } from './event-headers.ts';
+import { eventHeaders } from '../events/event-headers.ts';
 import { OUTBOX_CHANNEL, OUTBOX_TABLE, relayLock } from './outbox.ts';
 
 /** How long a relay waits for the relay lock before it leaves the batch for its next try. */

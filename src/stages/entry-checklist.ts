@@ -5,7 +5,7 @@ import { openLakeQuery } from '../lake/duckdb-lake.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
 import { reconcile } from '../lake/reconcile.ts';
 import type { Log } from '../log/log.ts';
-import { LakeEventSink } from '../pipeline/event-sink.ts';
+import { LakeEventSink } from '../cold/event-sink.ts';
 import { COLD_GROUP, EVENT_TOPIC } from '../pipeline/stage1.ts';
 import { qualified } from '../hot/sql.ts';
 import { OUTBOX_TABLE } from '../pipeline/outbox.ts';

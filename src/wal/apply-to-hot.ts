@@ -5,10 +5,11 @@ import { applyDelete } from '../hot/delete.ts';
 import type { PreparedBatch, UpsertStrategy } from '../hot/upsert.ts';
 import { applyUpsert } from '../hot/upsert.ts';
 import type { LogEntry, Position } from '../log/log.ts';
-import type { ChangeOperation } from '../pipeline/data-written-event.ts';
-import { EventDecodeError } from '../pipeline/data-written-event.ts';
-import type { ColumnarLayout } from '../pipeline/event-columnar.ts';
-import { columnarLayout, isColumnarEvent } from '../pipeline/event-columnar.ts';
+import type { ChangeOp } from '../core/index.ts';
+import { EventDecodeError } from '../events/event-errors.ts';
+import { opFromWire } from '../events/wire-op.ts';
+import type { ColumnarLayout } from '../events/event-columnar.ts';
+import { columnarLayout, isColumnarEvent } from '../events/event-columnar.ts';
 import { entryCopyText } from './entry-copy-text.ts';
 import { rowSequence, walEntryOf } from './wal-entry.ts';
 
@@ -16,7 +17,7 @@ import { rowSequence, walEntryOf } from './wal-entry.ts';
 export interface HotEntry {
   sequence: Position;
   table: string;
-  operation: ChangeOperation;
+  operation: ChangeOp;
   /** Rows in the entry. */
   count: number;
   rows(): Record<string, unknown>[];
@@ -53,7 +54,7 @@ export function hotEntryOf(
       return {
         sequence: entry.position,
         table: header.dataset,
-        operation: header.op,
+        operation: opFromWire(header.op),
         count: header.count,
         rows: decoded,
         copyText,
@@ -111,12 +112,12 @@ export async function applyToHot(
   let applied = 0;
   for (let start = 0; start < entries.length;) {
     const first = entries[start]!;
-    const remove = first.operation === 'delete';
+    const remove = first.operation === 'd';
     let end = start + 1;
     while (
       end < entries.length &&
       entries[end]!.table === first.table &&
-      (entries[end]!.operation === 'delete') === remove
+      (entries[end]!.operation === 'd') === remove
     )
       end++;
     const batch = batchOf(entries.slice(start, end));

@@ -1,7 +1,7 @@
 import type { Log } from '../log/log.ts';
-import type { ColdStorageConsumerOptions } from '../pipeline/cold-storage-consumer.ts';
-import { ColdStorageConsumer } from '../pipeline/cold-storage-consumer.ts';
-import type { EventSink } from '../pipeline/event-sink.ts';
+import type { ColdStorageConsumerOptions } from '../cold/cold-storage-consumer.ts';
+import { ColdStorageConsumer } from '../cold/cold-storage-consumer.ts';
+import type { EventSink } from '../cold/event-sink.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 
 export const WAL_COLD_GROUP = 'wal-cold';

@@ -1,8 +1,9 @@
 import type { Dataset } from '../core/index.ts';
 import { needsQuoting } from '../hot/encode.ts';
 import type { Position } from '../log/log.ts';
-import type { ColumnarLayout } from '../pipeline/event-columnar.ts';
-import { ColumnarFormatError } from '../pipeline/event-columnar.ts';
+import type { ColumnarLayout } from '../events/event-columnar.ts';
+import { opFromWire } from '../events/wire-op.ts';
+import { ColumnarFormatError } from '../events/event-columnar.ts';
 import { rowSequence } from './wal-entry.ts';
 
 const NUL = 0x00;
@@ -33,7 +34,7 @@ export function entryCopyText(
   position: Position,
 ): Uint8Array | undefined {
   const { header, nulls, blocks } = layout;
-  if (header.op === 'delete') return undefined;
+  if (opFromWire(header.op) === 'd') return undefined;
   const columns = dataset.columns;
   if (header.columns.length !== columns.length || header.columns.some((name, c) => name !== columns[c]!.name))
     return undefined;

@@ -1,7 +1,7 @@
 import type { Dataset } from '../core/index.ts';
 import { normaliseFields } from '../core/index.ts';
 import type { Log } from '../log/log.ts';
-import type { ChangeOperation } from '../pipeline/data-written-event.ts';
+import type { ChangeOp } from '../core/index.ts';
 import { WAL_TOPIC, rowSequence, walEntryOf } from './wal-entry.ts';
 
 export interface RecordVersion {
@@ -11,7 +11,7 @@ export interface RecordVersion {
   sequence: bigint;
   /** When the WAL took it. */
   at: Date;
-  operation: ChangeOperation;
+  operation: ChangeOp;
   origin: string;
   schemaVersion: number;
   /** The row as written (the key alone, for a delete). */

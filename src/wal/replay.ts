@@ -4,7 +4,7 @@ import { inTransaction } from '../hot/transaction.ts';
 import type { Log, LogEntry, Position, ReadFrom } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import type { EventSink } from '../pipeline/event-sink.ts';
+import type { EventSink } from '../cold/event-sink.ts';
 import { applyToHot, hotEntryOf } from './apply-to-hot.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 

@@ -1,14 +1,14 @@
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import type { LakeThread } from '../pipeline/open-lake-sink.ts';
-import { openLakeSink } from '../pipeline/open-lake-sink.ts';
+import type { LakeThread } from '../cold/open-lake-sink.ts';
+import { openLakeSink } from '../cold/open-lake-sink.ts';
 import { ColdStorageProcessor, WAL_COLD_GROUP } from './cold-storage-processor.ts';
 import type { HotStorageProcessor } from './hot-storage-processor.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 import { readCheckpoint } from './checkpoints.ts';
 import type { HotStore } from '../hot/hot-store.ts';
-import { waitCaughtUp } from '../pipeline/wait-caught-up.ts';
+import { waitCaughtUp } from '../core/wait-caught-up.ts';
 
 /** What stage 2 needs of a tierflow in WAL mode. */
 export interface WalRuntime {

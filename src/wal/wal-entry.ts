@@ -1,8 +1,8 @@
 import type { Dataset } from '../core/index.ts';
 import { ROW_BITS } from '../lake/position-map.ts';
 import type { LogEntry, Position } from '../log/log.ts';
-import type { ChangeOperation } from '../pipeline/data-written-event.ts';
-import { decodeEvent } from '../pipeline/data-written-event.ts';
+import type { ChangeOp } from '../core/index.ts';
+import { decodeEvent } from '../events/data-written-event.ts';
 
 export const WAL_TOPIC = 'wal';
 
@@ -24,7 +24,7 @@ export interface WALEntry {
   sequence: Position;
   /** When the log took the entry, ms since the epoch. */
   timestamp: number;
-  operation: ChangeOperation;
+  operation: ChangeOp;
   /** The dataset's table name. */
   table: string;
   data: Record<string, unknown>[];

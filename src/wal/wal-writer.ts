@@ -5,9 +5,9 @@ import type { PreparedBatch } from '../hot/upsert.ts';
 import type { Log, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import type { ChangeOperation } from '../pipeline/data-written-event.ts';
-import { encodeEvent } from '../pipeline/data-written-event.ts';
-import { eventHeaders } from '../pipeline/event-headers.ts';
+import type { ChangeOp } from '../core/index.ts';
+import { encodeEvent } from '../events/data-written-event.ts';
+import { eventHeaders } from '../events/event-headers.ts';
 import { MAX_ROWS_PER_ENTRY as MAX_ENTRY_ROWS } from '../lake/position-map.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 
@@ -74,7 +74,7 @@ export class WalWriter implements StorageWriter {
   }
 
   upsert(dataset: AnyDataset, rows: readonly unknown[], options?: WriteOptions): Promise<WriteResult> {
-    return this.write(dataset, 'upsert', () => prepareUpsert(dataset, rows, options), options);
+    return this.write(dataset, 'u', () => prepareUpsert(dataset, rows, options), options);
   }
 
   delete(
@@ -82,12 +82,12 @@ export class WalWriter implements StorageWriter {
     keys: readonly Readonly<Record<string, unknown>>[],
     options?: WriteOptions,
   ): Promise<WriteResult> {
-    return this.write(dataset, 'delete', () => prepareDelete(dataset, keys, options), options);
+    return this.write(dataset, 'd', () => prepareDelete(dataset, keys, options), options);
   }
 
   private async write(
     dataset: AnyDataset,
-    op: ChangeOperation,
+    op: ChangeOp,
     prepare: () => PreparedBatch,
     options?: WriteOptions,
   ): Promise<WriteResult> {

@@ -6,7 +6,7 @@ import { syntheticBars } from '../../bench/bars.ts';
 import { marketData } from '../../src/datasets/index.ts';
 import { prepareUpsert } from '../../src/hot/hot-only-writer.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
-import { encodeEvent } from '../../src/pipeline/data-written-event.ts';
+import { encodeEvent } from '../../src/events/data-written-event.ts';
 import { runTierflow } from '../support/cli.ts';
 
 let dir: string;
@@ -29,7 +29,7 @@ describe('tierflow log', () => {
     const event = {
       dataset: 'market_data',
       schemaVersion: 1,
-      op: 'upsert' as const,
+      op: 'u' as const,
       rows,
       eventTimes: rows.map((r) => r.bucket_start as string),
       writtenAt: '2024-01-02T14:30:00.000Z',
@@ -61,7 +61,7 @@ describe('tierflow log', () => {
   it('decodes WAL entries and data-written events to JSON', () => {
     const { stdout } = tierflow('tail', 'wal', '--format', 'json');
     const event = JSON.parse(JSON.parse(stdout).payload as string);
-    expect(event).toMatchObject({ dataset: 'market_data', op: 'upsert', origin: 'wal' });
+    expect(event).toMatchObject({ dataset: 'market_data', op: 'u', origin: 'wal' });
     expect(event.rows).toHaveLength(2);
     expect(event.rows[0]).toMatchObject({ symbol: 'SYM0', interval: '1m', volume: expect.any(String) });
   });

@@ -86,8 +86,8 @@ describe('tierflow replay and tierflow wal history', () => {
       .split('\n')
       .map((l) => JSON.parse(l) as { operation: string; row: { close: string } });
     expect(lines.map((l) => [l.operation, l.row.close])).toEqual([
-      ['upsert', '1.000000'],
-      ['upsert', '2.000000'],
+      ['u', '1.000000'],
+      ['u', '2.000000'],
     ]);
   });
 

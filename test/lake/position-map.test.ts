@@ -6,9 +6,9 @@ import { allDatasets, findDataset, marketData } from '../../src/datasets/index.t
 import { prepareUpsert } from '../../src/hot/hot-only-writer.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
 import { LakeWriter } from '../../src/lake/lake-writer.ts';
-import { encodeEvent } from '../../src/pipeline/data-written-event.ts';
-import { LakeEventSink } from '../../src/pipeline/event-sink.ts';
-import { lakeRuns } from '../../src/pipeline/open-lake-sink.ts';
+import { encodeEvent } from '../../src/events/data-written-event.ts';
+import { LakeEventSink } from '../../src/cold/event-sink.ts';
+import { lakeRuns } from '../../src/cold/open-lake-sink.ts';
 
 const event = (close: number) => {
   const rows = prepareUpsert(marketData as never, [
@@ -27,7 +27,7 @@ const event = (close: number) => {
     {
       dataset: 'market_data',
       schemaVersion: 1,
-      op: 'upsert',
+      op: 'u',
       rows,
       eventTimes: ['2024-03-04T14:30:00.000000Z'],
       writtenAt: '',

@@ -6,7 +6,7 @@ import { findDataset, marketData } from '../../src/datasets/index.ts';
 import { Repository } from '../../src/hot/repository.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import type { Log } from '../../src/log/log.ts';
-import { decodeEvent } from '../../src/pipeline/data-written-event.ts';
+import { decodeEvent } from '../../src/events/data-written-event.ts';
 import { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
 import { ensureStage1Schema } from '../../src/pipeline/stage1-schema.ts';
 import { OutboxRelay } from '../../src/pipeline/outbox-relay.ts';
@@ -55,7 +55,7 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
     expect(await outboxCount()).toBe(0);
     const [entry] = await collect(log, 'events', 'earliest');
     const event = decodeEvent(entry!.payload, (name) => findDataset(name));
-    expect(event).toMatchObject({ dataset: 'market_data', op: 'upsert', schemaVersion: 1 });
+    expect(event).toMatchObject({ dataset: 'market_data', op: 'u', schemaVersion: 1 });
     expect(event.rows).toEqual(await ctx.tf.hot.range(marketData, {}));
     expect(event.rows[0]!.volume).toBe(2n ** 60n);
     expect(event.eventTimes).toEqual(['2024-03-04T14:30:00.000000Z', '2024-03-04T14:31:00.000000Z']);
@@ -100,13 +100,13 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
     expect(await relay.drain()).toBe(3);
     const events = (await collect(log, 'deletes', 'earliest'))
       .map((e) => decodeEvent(e.payload, (n) => findDataset(n)))
-      .filter((e) => e.op === 'delete');
+      .filter((e) => e.op === 'd');
     expect(events[0]).toMatchObject({
-      op: 'delete',
+      op: 'd',
       rows: [{ symbol: 'AAPL', interval: '1m', bucket_start: '2024-03-04T14:30:00.000000Z' }],
       eventTimes: ['2024-03-04T14:30:00.000000Z'],
     });
-    expect(events[1]).toMatchObject({ op: 'delete', dataset: 'companies', rows: [{ symbol: 'GONE' }] });
+    expect(events[1]).toMatchObject({ op: 'd', dataset: 'companies', rows: [{ symbol: 'GONE' }] });
     expect(events[1]!.eventTimes[0]! >= events[1]!.writtenAt.slice(0, 19)).toBe(true);
   });
 

@@ -4,9 +4,9 @@ import { validatorFor } from '../../src/core/index.ts';
 import { marketData } from '../../src/datasets/index.ts';
 import { prepareUpsert } from '../../src/hot/hot-only-writer.ts';
 import { copyText, preparedBatch } from '../../src/hot/upsert.ts';
-import { encodeEvent } from '../../src/pipeline/data-written-event.ts';
-import { encodeJsonEvent } from '../../src/pipeline/event-json.ts';
-import { columnarLayout } from '../../src/pipeline/event-columnar.ts';
+import { encodeEvent } from '../../src/events/data-written-event.ts';
+import { encodeJsonEvent } from '../../src/events/event-json.ts';
+import { columnarLayout } from '../../src/events/event-columnar.ts';
 import { hotEntryOf } from '../../src/wal/apply-to-hot.ts';
 import { entryCopyText as copyTextOf } from '../../src/wal/entry-copy-text.ts';
 
@@ -31,11 +31,7 @@ function reference(
   return [...copyText(dataset, batch, false)].join('');
 }
 
-function entry(
-  dataset: Dataset<unknown, unknown>,
-  rows: Record<string, unknown>[],
-  op: 'upsert' | 'delete' = 'upsert',
-) {
+function entry(dataset: Dataset<unknown, unknown>, rows: Record<string, unknown>[], op: 'u' | 'd' = 'u') {
   return encodeEvent(
     {
       dataset: dataset.name,
@@ -113,7 +109,7 @@ describe('COPY text straight from a WAL entry', () => {
 
   it('leaves deletes, version 1 payloads and columns out of the dataset order to the decoding path', () => {
     const rows = validatorFor(mixed)([{ id: 'a', at: '2024-03-04T14:30:00Z' }]) as Record<string, unknown>[];
-    expect(entryCopyText(entry(mixed, rows, 'delete'), mixed, 1n)).toBeUndefined();
+    expect(entryCopyText(entry(mixed, rows, 'd'), mixed, 1n)).toBeUndefined();
     const reordered = rows.map((r) => Object.fromEntries(Object.entries(r).reverse()));
     expect(entryCopyText(entry(mixed, reordered), mixed, 1n)).toBeUndefined();
     const columns = Object.keys(rows[0]!);

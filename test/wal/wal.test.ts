@@ -9,7 +9,7 @@ import { LakeWriter } from '../../src/lake/lake-writer.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import type { Log } from '../../src/log/log.ts';
-import { LakeEventSink } from '../../src/pipeline/event-sink.ts';
+import { LakeEventSink } from '../../src/cold/event-sink.ts';
 import type { Tierflow } from '../../src/tierflow.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { recordHistory } from '../../src/wal/history.ts';
@@ -123,10 +123,10 @@ describe('stage 2: the write-ahead log first, then both tiers', () => {
       datasetOf: findDataset,
     });
     expect(history.map((v) => [v.operation, v.row.close ?? null])).toEqual([
-      ['upsert', '1.000000'],
-      ['upsert', '2.000000'],
-      ['delete', null],
-      ['upsert', '3.000000'],
+      ['u', '1.000000'],
+      ['u', '2.000000'],
+      ['d', null],
+      ['u', '3.000000'],
     ]);
     const sequences = history.map((v) => v.sequence);
     expect([...sequences].sort((a, b) => (a < b ? -1 : 1))).toEqual(sequences);

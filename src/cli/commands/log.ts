@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../../core/index.ts';
 import { findDataset } from '../../datasets/index.ts';
-import { decodeEvent } from '../../pipeline/data-written-event.ts';
-import { isColumnarEvent } from '../../pipeline/event-columnar.ts';
+import { decodeEvent } from '../../events/data-written-event.ts';
+import { isColumnarEvent } from '../../events/event-columnar.ts';
 import type { LogEntry, ReadFrom } from '../../log/log.ts';
 import { defaultLogSpec, openLog } from '../../log/open-log.ts';
 import { resolveConfig } from '../../tierflow.ts';

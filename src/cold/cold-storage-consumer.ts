@@ -5,9 +5,11 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { BreakerOptions } from './breaker.ts';
 import { Breaker } from './breaker.ts';
-import type { CommitStatus } from './commit-receipts.ts';
-import { readEventHeaders } from './event-headers.ts';
+import { readEventHeaders } from '../events/event-headers.ts';
 import type { EventSink, EventToWrite } from './event-sink.ts';
+
+/** What PostgreSQL says of the transaction an event was appended in. */
+export type CommitStatus = 'committed' | 'aborted' | 'pending';
 
 /** How the consumer learns whether the hot transaction behind an event committed (commit-receipts.ts). */
 export interface CommitResolver {

@@ -1,5 +1,3 @@
-import type { ChangeOperation } from './data-written-event.ts';
-
 /**
  * What every wire format of a data-written event decodes to before the dataset's types are
  * restored: the event's fields, and each column's values in row order. Formats: version 1,
@@ -8,7 +6,8 @@ import type { ChangeOperation } from './data-written-event.ts';
 export interface WireEvent {
   dataset: string;
   schemaVersion: number;
-  op: ChangeOperation;
+  /** The operation's wire word (wire-op.ts). */
+  op: string;
   columns: string[];
   values: unknown[][];
   /** Rows in the event. */

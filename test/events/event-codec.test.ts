@@ -1,14 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { Dataset } from '../../src/core/index.ts';
 import { ValidationError, defineDataset, t, validatorFor } from '../../src/core/index.ts';
-import type { DataWrittenEvent } from '../../src/pipeline/data-written-event.ts';
-import {
-  EventDecodeError,
-  decodeEvent,
-  decodeEventColumns,
-  encodeEvent,
-} from '../../src/pipeline/data-written-event.ts';
-import { encodeJsonEvent } from '../../src/pipeline/event-json.ts';
+import type { DataWrittenEvent } from '../../src/events/data-written-event.ts';
+import { EventDecodeError } from '../../src/events/event-errors.ts';
+import { decodeEvent, decodeEventColumns, encodeEvent } from '../../src/events/data-written-event.ts';
+import { encodeJsonEvent } from '../../src/events/event-json.ts';
 import { everyKind, everyKindDataset } from '../support/every-kind.ts';
 
 const datasets = (name: string) => {
@@ -59,7 +55,7 @@ const rows = validatorFor(everyKind)([
 const event = (over: Partial<DataWrittenEvent> = {}): DataWrittenEvent => ({
   dataset: everyKind.name,
   schemaVersion: 3,
-  op: 'upsert',
+  op: 'u',
   rows,
   eventTimes: rows.map((r) => r.at as string),
   writtenAt: '2024-03-06T00:00:01.000Z',
@@ -85,10 +81,10 @@ describe('data-written event codec', () => {
       '2025-01-03T00:00:00.000000Z',
     ];
     const decoded = decodeEventColumns(
-      encodeEvent(event({ op: 'delete', rows: keys, eventTimes: times }), dataset),
+      encodeEvent(event({ op: 'd', rows: keys, eventTimes: times }), dataset),
       datasets,
     );
-    expect(decoded).toMatchObject({ op: 'delete', columns: ['id', 'at'], count: 3, eventTimes: times });
+    expect(decoded).toMatchObject({ op: 'd', columns: ['id', 'at'], count: 3, eventTimes: times });
     expect(decoded.values[0]).toEqual(rows.map((r) => r.id));
   });
 
@@ -100,6 +96,7 @@ describe('data-written event codec', () => {
     const columns = Object.keys(rows[0]!);
     const v1 = encodeJsonEvent({
       ...event(),
+      op: 'upsert', // version 1 carries the word
       columns,
       values: columns.map((c) => rows.map((r) => r[c])),
     });

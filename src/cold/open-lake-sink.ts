@@ -4,7 +4,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import type { EventSink, LakeRuns } from './event-sink.ts';
 import { LakeEventSink } from './event-sink.ts';
 import { WorkerEventSink } from './worker-event-sink.ts';
-import { EVENT_TOPIC } from './dual-storage-writer.ts';
+import { EVENT_TOPIC } from '../events/topics.ts';
 
 export type LakeThread = 'worker' | 'main';
 

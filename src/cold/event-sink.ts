@@ -6,7 +6,7 @@ import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
 import type { PositionRun, RunOptions } from '../lake/position-map.ts';
 import { MAX_ROWS_PER_ENTRY, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
-import { decodeEventColumns } from './data-written-event.ts';
+import { decodeEventColumns } from '../events/data-written-event.ts';
 
 /** A committed data-written event as the cold consumer hands it on: its log position and bytes. */
 export interface EventToWrite {
@@ -80,7 +80,7 @@ export class LakeEventSink implements EventSink {
       if (!builder)
         byDataset.set(event.dataset, (builder = new LakeBatchBuilder(this.datasetOf(event.dataset))));
       builder.addColumns({
-        op: event.op === 'delete' ? 'd' : 'u',
+        op: event.op,
         columns: event.columns,
         values: event.values,
         count: event.count,

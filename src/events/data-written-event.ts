@@ -1,12 +1,10 @@
-import type { Dataset } from '../core/index.ts';
+import type { ChangeOp, Dataset } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
 import { decodeColumnarEvent, encodeColumnarEvent, isColumnarEvent } from './event-columnar.ts';
 import { decodeJsonEvent, isJsonEvent } from './event-json.ts';
+import { EventDecodeError } from './event-errors.ts';
+import { opFromWire, opToWire } from './wire-op.ts';
 import type { WireEvent } from './event-wire.ts';
-
-/** What a batch does to its rows. Repositories write upserts and deletes; insert and update are for other sources. */
-export type ChangeOperation = 'insert' | 'update' | 'upsert' | 'delete';
-const OPERATIONS: readonly string[] = ['insert', 'update', 'upsert', 'delete'];
 
 /**
  * One batch of changes to one dataset, on the wire: stage 1's DataWrittenEvent (a committed hot
@@ -17,7 +15,8 @@ const OPERATIONS: readonly string[] = ['insert', 'update', 'upsert', 'delete'];
 export interface DataWrittenEvent {
   dataset: string;
   schemaVersion: number;
-  op: ChangeOperation;
+  /** What the batch does to its rows: repositories write upserts ('u') and deletes ('d'). */
+  op: ChangeOp;
   rows: Record<string, unknown>[];
   /** Event time of each row (its dataset's event-time column). */
   eventTimes: string[];
@@ -27,12 +26,6 @@ export interface DataWrittenEvent {
   traceparent?: string;
   /** Who wrote it: 'dual-write', 'wal', or a caller's name (the WAL's audit trail shows it). */
   origin?: string;
-}
-
-export class EventDecodeError extends TierflowError {
-  constructor(message: string, cause?: unknown) {
-    super('EVENT_DECODE', message, { cause });
-  }
 }
 
 const decoder = new TextDecoder();
@@ -51,7 +44,7 @@ export function encodeEvent(event: DataWrittenEvent, dataset: Dataset<unknown, u
     {
       dataset: event.dataset,
       schemaVersion: event.schemaVersion,
-      op: event.op,
+      op: opToWire(event.op),
       columns,
       values,
       ...(derived ? {} : { eventTimes: event.eventTimes }),
@@ -101,8 +94,7 @@ export function decodeEventColumns(
   ) {
     throw new EventDecodeError('a data-written event lacks dataset, columns or values');
   }
-  if (!OPERATIONS.includes(wire.op))
-    throw new EventDecodeError(`a data-written event has an unknown operation "${String(wire.op)}"`);
+  const op = opFromWire(wire.op);
   const dataset = datasetOf(wire.dataset);
   const count = wire.count;
   const int64 = new Set(dataset.columns.filter((c) => c.kind === 'int64').map((c) => c.name));
@@ -126,7 +118,7 @@ export function decodeEventColumns(
   return {
     dataset: wire.dataset,
     schemaVersion: wire.schemaVersion,
-    op: wire.op,
+    op,
     columns: wire.columns,
     values: wire.values,
     count,
