@@ -102,6 +102,10 @@ class MemoryMetrics implements Metrics {
     this.onGauge?.(name, value);
   }
 
+  onScrape(): () => void {
+    return () => {};
+  }
+
   snapshot(): Map<string, { sum: number; count: number }> {
     return new Map([...this.sums].map(([k, v]) => [k, { ...v }]));
   }

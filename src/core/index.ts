@@ -8,3 +8,4 @@ export * from './arrow-schema.ts';
 export * from './storage-writer.ts';
 export * from './change.ts';
 export * from './text-form.ts';
+export * from './pipeline-state.ts';

@@ -11,12 +11,19 @@ export interface Metrics {
   observe(name: string, value: number, labels?: Labels): void;
   /** Sets a gauge. */
   gauge(name: string, value: number, labels?: Labels): void;
+  /**
+   * Runs `refresh` before every scrape, so gauges show the world when read, not when last touched
+   * (a lag is the age of what is still not done). Returns the function that unregisters it. A
+   * refresh that fails is reported by the scrape and leaves the gauges as they were.
+   */
+  onScrape(refresh: () => void | Promise<void>): () => void;
 }
 
 export const noopMetrics: Metrics = {
   count() {},
   observe() {},
   gauge() {},
+  onScrape: () => () => {},
 };
 
 /** Metric names live here, once, with their unit in the name. */

@@ -42,6 +42,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Gauge>();
   private readonly histograms = new Map<string, Histogram>();
+  private readonly refreshers = new Set<() => void | Promise<void>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics ?? true)
@@ -95,8 +96,18 @@ export class PrometheusMetrics implements Metrics {
     metric.set(labels, value);
   }
 
-  /** The Prometheus text exposition of every metric. */
-  text(): Promise<string> {
+  onScrape(refresh: () => void | Promise<void>): () => void {
+    const entry = () => refresh();
+    this.refreshers.add(entry);
+    return () => this.refreshers.delete(entry);
+  }
+
+  /**
+   * The Prometheus text exposition of every metric, after every scrape refresher has run. A
+   * refresher that fails fails the scrape: a stale gauge must not pass for a fresh one.
+   */
+  async text(): Promise<string> {
+    await Promise.all([...this.refreshers].map(async (r) => r()));
     return this.registry.metrics();
   }
 

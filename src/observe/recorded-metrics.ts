@@ -19,6 +19,11 @@ export class RecordedMetrics implements Metrics {
     this.calls.push(['gauge', name, value, labels]);
   }
 
+  /** Scrapes happen on the thread that serves /metrics: nothing here is refreshed by them. */
+  onScrape(): () => void {
+    return () => {};
+  }
+
   take(): MetricCall[] {
     const calls = this.calls;
     this.calls = [];
