@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { PrometheusMetrics } from '../observe/prometheus.ts';
+import { PortInUseError } from './errors.ts';
 
 export interface StatusServer {
   port: number;
@@ -9,14 +10,16 @@ export interface StatusServer {
 
 /**
  * `/metrics` in Prometheus text format and `/health` as JSON (503 when unhealthy). Port 0 picks
- * a free port; a busy port falls back to a free one rather than failing the process.
+ * a free port. A port in use fails with PortInUseError: a server that moved elsewhere would be
+ * scraped by no one, and a second instance on one machine must be told, not hidden.
  */
 export async function startStatusServer(options: {
   port: number;
   host?: string;
   metrics: PrometheusMetrics;
-  health: () => Promise<{ healthy: boolean } & Record<string, unknown>>;
+  health: () => Promise<{ healthy: boolean }>;
 }): Promise<StatusServer> {
+  const host = options.host ?? '127.0.0.1';
   const server = createServer((request, response) => {
     const respond = async () => {
       if (request.url === '/metrics') {
@@ -36,20 +39,15 @@ export async function startStatusServer(options: {
       response.end(`error: ${(error as Error).message}\n`);
     });
   });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, options.host ?? '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) =>
+      reject(error.code === 'EADDRINUSE' ? new PortInUseError(host, options.port, error) : error),
+    );
+    server.listen(options.port, host, () => {
+      server.removeAllListeners('error');
+      resolve();
     });
-  try {
-    await listen(options.port);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    await listen(0);
-  }
+  });
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>

@@ -1,4 +1,7 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { PortInUseError } from '../../src/server/errors.ts';
 import { METRIC } from '../../src/observe/metrics.ts';
 import { PrometheusMetrics } from '../../src/observe/prometheus.ts';
 import { startStatusServer } from '../../src/server/http-server.ts';
@@ -29,6 +32,29 @@ describe('status server', () => {
       expect((await fetch(`${base}/nope`)).status).toBe(404);
     } finally {
       await server.close();
+    }
+  });
+
+  it('fails with PortInUseError naming host and port when the port is taken, instead of moving', async () => {
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const started = startStatusServer({
+        port,
+        metrics: new PrometheusMetrics({ processMetrics: false }),
+        health: async () => ({ healthy: true }),
+      });
+      await expect(started).rejects.toBeInstanceOf(PortInUseError);
+      await expect(started).rejects.toMatchObject({
+        code: 'PORT_IN_USE',
+        host: '127.0.0.1',
+        port,
+        message: expect.stringContaining(`127.0.0.1:${port}`),
+        cause: expect.objectContaining({ code: 'EADDRINUSE' }),
+      });
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
     }
   });
 });
