@@ -59,6 +59,11 @@ export interface RetentionPolicy {
   maxAgeMs?: number;
   /** Also drop entries some consumer group has not committed yet. Default false. */
   force?: boolean;
+  /**
+   * Never drop this position or any after it, forced or not: the first entry a consumer that
+   * keeps its position outside the log (a checkpoint in PostgreSQL) still needs.
+   */
+  keepFrom?: Position;
 }
 
 export interface Log extends AsyncDisposable {
@@ -80,7 +85,10 @@ export interface Log extends AsyncDisposable {
   lag(group: string, topic: string): Promise<number>;
   topics(): Promise<string[]>;
   stats(topic: string): Promise<TopicStats>;
-  /** Drops the oldest entries beyond the policy, never past a group's commit unless forced. Returns entries dropped. */
+  /**
+   * Drops the oldest entries beyond the policy, never one after the lowest position a group
+   * committed (unless forced) nor from `keepFrom` on. Returns the number of entries dropped.
+   */
   applyRetention(topic: string, policy: RetentionPolicy): Promise<number>;
   /** Waits for in-flight appends, stops readers, releases resources. Safe to call twice. */
   close(): Promise<void>;

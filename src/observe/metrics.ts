@@ -64,4 +64,14 @@ export const METRIC = {
   replayOperations: 'replay_operations_total',
   /** Log: appends refused (fsync failure, full disk, server error); labels backend, reason. */
   walAppendErrors: 'wal_append_errors_total',
+  /** Log retention: entries dropped; labels backend, topic. */
+  logRetentionDroppedEntries: 'log_retention_dropped_entries_total',
+  /** Log retention: bytes dropped (estimated if appends land meanwhile); labels backend, topic. */
+  logRetentionDroppedBytes: 'log_retention_dropped_bytes_total',
+  /** Log retention: topic passes that failed; labels backend, topic. */
+  logRetentionErrors: 'log_retention_errors_total',
+  /** Log retention: when the last pass without an error ended, in seconds since the epoch; labels backend. */
+  logRetentionLastPass: 'log_retention_last_success_timestamp_seconds',
+  /** Log: topic streams found recreated or with unsafe settings; labels backend, topic, reason. */
+  logStreamCheckFailures: 'log_stream_check_failures_total',
 } as const;

@@ -210,7 +210,9 @@ describe('NATS JetStream log', () => {
     const stored = await jsm.streams.getMessage(names.offsetsStream, {
       last_by_subj: names.offsetsSubject('group.with dots', t),
     });
-    expect(stored?.string()).toBe(String(positions[1]));
+    // The position, and the creation time of the stream it was taken from.
+    const created = (await jsm.streams.info(names.stream(t))).created;
+    expect(stored?.string()).toBe(`${positions[1]} ${created}`);
     expect(await log.committed('group.with dots', t)).toBe(positions[1]);
     expect(await log.lag('group.with dots', t)).toBe(4);
     await log.applyRetention(t, { maxAgeMs: 0, force: true });

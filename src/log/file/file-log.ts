@@ -315,7 +315,8 @@ class FileLog implements Log {
         policy.maxAgeMs !== undefined && (segment.lastTimestamp ?? 0) < Date.now() - policy.maxAgeMs;
       // Without groups (or when forced) nothing holds entries back.
       const consumed = lowest === undefined || segment.nextOffset - 1n <= lowest;
-      if (!(tooBig || tooOld) || !consumed) break;
+      const released = policy.keepFrom === undefined || segment.nextOffset <= policy.keepFrom;
+      if (!(tooBig || tooOld) || !consumed || !released) break;
       total -= segment.size;
       count++;
     }

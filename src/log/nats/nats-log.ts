@@ -16,6 +16,7 @@ import type {
 import { isValidTopic } from '../log.ts';
 import { NatsNames } from './names.ts';
 import { failureReason, isNoResponders, unavailable } from './nats-errors.ts';
+import type { StoredPosition } from './offsets.ts';
 import { GroupOffsets } from './offsets.ts';
 import type { NatsLogOptions, ResolvedNatsLogOptions } from './options.ts';
 import { resolveOptions } from './options.ts';
@@ -24,6 +25,8 @@ import type { ReaderContext } from './reader.ts';
 import { readTopic } from './reader.ts';
 import { applyRetention } from './retention.ts';
 import { positionOf, sequenceOf } from './sequence.ts';
+import { StreamRecreatedError } from './stream-errors.ts';
+import type { StreamInfo } from '@nats-io/jetstream';
 import { TopicStreams } from './topic-streams.ts';
 
 const BACKEND = 'nats';
@@ -43,6 +46,8 @@ class NatsLog implements Log {
   private readonly streams: TopicStreams;
   private readonly offsets: GroupOffsets;
   private readonly ids = new MessageIds();
+  /** Per topic, the highest sequence an append of this process was acknowledged with. */
+  private readonly lastAcked = new Map<string, number>();
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly readers = new Set<() => Promise<void>>();
   private readonly readerContext: ReaderContext;
@@ -60,7 +65,9 @@ class NatsLog implements Log {
     this.names = new NatsNames(options.prefix);
     this.maxPayload = nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
     const settings = { replicas: options.replicas, storage: options.storage };
-    this.streams = new TopicStreams(jsm, this.names, settings);
+    this.streams = new TopicStreams(jsm, this.names, settings, (topic, reason) =>
+      options.metrics.count(METRIC.logStreamCheckFailures, { backend: BACKEND, topic, reason }),
+    );
     this.offsets = new GroupOffsets(js, jsm, this.names, settings);
     this.readerContext = {
       js,
@@ -93,6 +100,8 @@ class NatsLog implements Log {
   private async appendNow(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
     const started = performance.now();
     const labels = { backend: BACKEND, topic };
+    // Appends acknowledged before this one started got lower sequences than any of this one's.
+    const floor = this.lastAcked.get(topic) ?? 0;
     try {
       await this.streams.ensure(topic);
       const positions = await publishInOrder(this.js, this.names.subject(topic), entries, this.ids, {
@@ -100,6 +109,7 @@ class NatsLog implements Log {
         retries: this.options.publishRetries,
         maxPayload: this.maxPayload,
       });
+      this.checkSequencesMoveOn(topic, floor, positions);
       this.options.metrics.observe(METRIC.walAppendLatency, (performance.now() - started) / 1000, labels);
       this.options.metrics.count(METRIC.walEntries, labels, entries.length);
       return positions;
@@ -111,6 +121,24 @@ class NatsLog implements Log {
     }
   }
 
+  /** A sequence at or below one acknowledged earlier means the stream was created again (another process appended first). */
+  private checkSequencesMoveOn(topic: string, floor: number, positions: readonly Position[]): void {
+    const first = sequenceOf(positions[0]!);
+    if (first <= floor) {
+      this.options.metrics.count(METRIC.logStreamCheckFailures, {
+        backend: BACKEND,
+        topic,
+        reason: 'recreated',
+      });
+      throw new StreamRecreatedError(
+        topic,
+        `an append was stored at sequence ${first}, after one at ${floor}; the entries are in the new stream but not acknowledged`,
+      );
+    }
+    const last = sequenceOf(positions.at(-1)!);
+    if (last > floor) this.lastAcked.set(topic, Math.max(last, this.lastAcked.get(topic) ?? 0));
+  }
+
   read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]> {
     return readTopic(this.readerContext, topic, options);
   }
@@ -118,22 +146,56 @@ class NatsLog implements Log {
   async commit(group: string, topic: string, position: Position): Promise<void> {
     this.checkOpen();
     this.checkGroup(group, topic);
-    await this.streams.mustExist(topic);
-    await this.offsets.commit(group, topic, position);
+    const info = await this.streams.info(topic);
+    await this.offsets.commit(group, topic, position, info.created);
   }
 
   async committed(group: string, topic: string): Promise<Position | undefined> {
     this.checkOpen();
     this.checkGroup(group, topic);
-    await this.streams.mustExist(topic);
-    return this.offsets.committed(group, topic);
+    const info = await this.streams.info(topic);
+    const stored = await this.offsets.committed(group, topic);
+    if (stored !== undefined) this.checkTakenFrom(stored, topic, info);
+    return stored?.position;
+  }
+
+  /**
+   * A position committed on another stream of the same name (one deleted since) would make its
+   * group skip the new stream's entries up to it: refuse it, loudly. Commits from before
+   * positions were stamped are checked against the stream's last sequence alone.
+   */
+  private checkTakenFrom(stored: StoredPosition, topic: string, info: StreamInfo): void {
+    let detail: string | undefined;
+    if (stored.streamCreated !== undefined && stored.streamCreated !== info.created)
+      detail = `${stored.group} holds ${stored.position}, committed on the stream created at ${stored.streamCreated}; the stream now was created at ${info.created}`;
+    else if (stored.position > positionOf(info.state.last_seq))
+      detail = `${stored.group} holds ${stored.position}, beyond the stream's last sequence ${info.state.last_seq}`;
+    if (detail === undefined) return;
+    this.options.metrics.count(METRIC.logStreamCheckFailures, {
+      backend: BACKEND,
+      topic,
+      reason: 'recreated',
+    });
+    throw new StreamRecreatedError(topic, detail);
+  }
+
+  private async lowestCommitted(topic: string, info: StreamInfo): Promise<Position | undefined> {
+    let lowest: Position | undefined;
+    for (const stored of await this.offsets.all(topic)) {
+      this.checkTakenFrom(stored, topic, info);
+      if (lowest === undefined || stored.position < lowest) lowest = stored.position;
+    }
+    return lowest;
   }
 
   async lag(group: string, topic: string): Promise<number> {
     this.checkOpen();
     this.checkGroup(group, topic);
-    const { state } = await this.streams.info(topic);
-    const committed = await this.offsets.committed(group, topic);
+    const info = await this.streams.info(topic);
+    const { state } = info;
+    const stored = await this.offsets.committed(group, topic);
+    if (stored !== undefined) this.checkTakenFrom(stored, topic, info);
+    const committed = stored?.position;
     let lag = state.messages;
     if (committed !== undefined && state.messages > 0) {
       // Entries after the commit; whatever retention dropped is not there to be behind on.
@@ -168,7 +230,8 @@ class NatsLog implements Log {
     this.checkOpen();
     if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
     const info = await this.streams.info(topic);
-    return applyRetention({ js: this.js, jsm: this.jsm, offsets: this.offsets }, topic, info, policy);
+    const lowestCommitted = () => this.lowestCommitted(topic, info);
+    return applyRetention({ js: this.js, jsm: this.jsm, lowestCommitted }, topic, info, policy);
   }
 
   close(): Promise<void> {

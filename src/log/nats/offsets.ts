@@ -53,31 +53,40 @@ export class GroupOffsets {
     return this.created;
   }
 
-  async commit(group: string, topic: string, position: Position): Promise<void> {
-    const value = String(sequenceOf(position));
+  /**
+   * Stores the position with the creation time of the stream it was taken from (`<seq> <time>`),
+   * so a reader of the commit can tell whether the stream is still that one.
+   */
+  async commit(group: string, topic: string, position: Position, streamCreated: string): Promise<void> {
+    const value = `${sequenceOf(position)} ${streamCreated}`;
     await this.ensureBucket();
     await this.js.publish(this.names.offsetsSubject(group, topic), new TextEncoder().encode(value));
   }
 
-  async committed(group: string, topic: string): Promise<Position | undefined> {
+  async committed(group: string, topic: string): Promise<StoredPosition | undefined> {
     return this.read(this.names.offsetsSubject(group, topic));
   }
 
-  private async read(subject: string): Promise<Position | undefined> {
+  private async read(subject: string): Promise<StoredPosition | undefined> {
     try {
       const msg = await this.jsm.streams.getMessage(this.names.offsetsStream, { last_by_subj: subject });
       if (msg === null) return undefined;
+      // `nats kv del` (an operator resetting a group) leaves a marker: the group has no position.
+      const operation = msg.header?.get('KV-Operation');
+      if (operation === 'DEL' || operation === 'PURGE') return undefined;
       const text = msg.string();
-      if (!/^\d+$/.test(text)) throw new RecordDecodeError(`${subject} holds "${text}", not a position`);
-      return BigInt(text);
+      // Commits before streams were stamped hold the sequence alone.
+      const parsed = /^(\d+)(?: (\S+))?$/.exec(text);
+      if (!parsed) throw new RecordDecodeError(`${subject} holds "${text}", not a position`);
+      return { group: subject, position: BigInt(parsed[1]!), streamCreated: parsed[2] };
     } catch (error) {
       if (isStreamNotFound(error)) return undefined; // no group has committed yet
       throw error;
     }
   }
 
-  /** The lowest position any group committed on the topic, or undefined if none has. */
-  async lowest(topic: string): Promise<Position | undefined> {
+  /** Every group's committed position on the topic. */
+  async all(topic: string): Promise<StoredPosition[]> {
     let subjects: Record<string, number>;
     try {
       const info = await this.jsm.streams.info(this.names.offsetsStream, {
@@ -85,14 +94,22 @@ export class GroupOffsets {
       });
       subjects = info.state.subjects ?? {};
     } catch (error) {
-      if (isStreamNotFound(error)) return undefined;
+      if (isStreamNotFound(error)) return [];
       throw error;
     }
-    let lowest: Position | undefined;
+    const found: StoredPosition[] = [];
     for (const subject of Object.keys(subjects)) {
-      const position = await this.read(subject);
-      if (position !== undefined && (lowest === undefined || position < lowest)) lowest = position;
+      const stored = await this.read(subject);
+      if (stored !== undefined) found.push(stored);
     }
-    return lowest;
+    return found;
   }
+}
+
+export interface StoredPosition {
+  /** The group's key in the bucket (its subject), for messages. */
+  group: string;
+  position: Position;
+  /** When the stream the position was taken from was created; undefined for an unstamped commit. */
+  streamCreated: string | undefined;
 }

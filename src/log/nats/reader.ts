@@ -25,6 +25,12 @@ const IDLE_CHECK_MS = 1000;
  * idle reader.
  */
 const PULL_EXPIRES_MS = 5_000;
+/**
+ * How long a following reader waits without a message before it checks that the stream is still
+ * the one it started on: an ordered consumer resumes a recreated stream at its old sequence,
+ * which would skip the new stream's entries below it.
+ */
+const STREAM_CHECK_MS = 5_000;
 /** The server drops a reader's consumer this long after the reader stops asking for messages. */
 const CONSUMER_INACTIVE_MS = 60_000;
 
@@ -136,10 +142,11 @@ async function* readBatches(
     if (!follow && (await consumer.info(true)).num_pending === 0) return;
     const judge = judgeFrom(start, follow ? undefined : endSeq);
     for (;;) {
-      const first = await pump.next(stop.promise, follow ? undefined : IDLE_CHECK_MS);
+      const first = await pump.next(stop.promise, follow ? STREAM_CHECK_MS : IDLE_CHECK_MS);
       if (first === STOPPED) return;
       if (first === IDLE) {
-        if ((await consumer.info()).num_pending === 0) return;
+        await checkStream(ctx, topic);
+        if (!follow && (await consumer.info()).num_pending === 0) return;
         continue;
       }
       const { batch, last } = await takeBatch(pump, first, judge, (msg) => decodeEntry(topic, msg), {
@@ -152,5 +159,15 @@ async function* readBatches(
   } finally {
     unregister();
     await releaseConsumer();
+  }
+}
+
+/** Throws StreamRecreatedError if the topic's stream was deleted (and perhaps created again) since the read began. */
+async function checkStream(ctx: ReaderContext, topic: string): Promise<void> {
+  try {
+    await ctx.streams.info(topic);
+  } catch (error) {
+    if (error instanceof UnknownTopicError) throw ctx.streams.lost(topic);
+    throw error;
   }
 }

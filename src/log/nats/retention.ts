@@ -5,7 +5,7 @@ import type { RetentionPolicy } from '../log.ts';
 import { headerBytes } from './entry-codec.ts';
 import { IDLE, MessagePump, STOPPED } from './message-pump.ts';
 import { deleteConsumer } from './nats-errors.ts';
-import type { GroupOffsets } from './offsets.ts';
+import type { Position } from '../log.ts';
 import { sequenceOf } from './sequence.ts';
 
 const SIZE_HEADER = 'Nats-Msg-Size';
@@ -14,7 +14,8 @@ const NEVER = new Promise<void>(() => {});
 export interface RetentionContext {
   js: JetStreamClient;
   jsm: JetStreamManager;
-  offsets: GroupOffsets;
+  /** The lowest position a group committed on the topic, each checked against the stream. */
+  lowestCommitted(topic: string): Promise<Position | undefined>;
 }
 
 /** The first sequence received at or after `time`: the server finds it when it places a consumer there. */
@@ -91,7 +92,7 @@ async function firstSequenceWithin(
 /**
  * Purges the oldest messages of a topic's stream: those older than maxAgeMs and as many as
  * bring it under maxBytes, but never one a group has not committed (the purge keeps the
- * message after the lowest committed position) unless forced. Purging by sequence keeps the
+ * message after the lowest committed position) unless forced, nor one from `keepFrom` on. Purging by sequence keeps the
  * stream's sequences, so positions never move.
  */
 export async function applyRetention(
@@ -111,12 +112,19 @@ export async function applyRetention(
     cut = Math.max(cut, await firstSequenceWithin(ctx, info, policy.maxBytes));
   }
   if (policy.force !== true) {
-    const lowest = await ctx.offsets.lowest(topic);
+    const lowest = await ctx.lowestCommitted(topic);
     if (lowest !== undefined) cut = Math.min(cut, sequenceOf(lowest) + 1);
   }
+  if (policy.keepFrom !== undefined) cut = Math.min(cut, keepFromSequence(policy.keepFrom));
   // Purging past the end would move the stream's next sequence forward too.
   cut = Math.min(cut, state.last_seq + 1);
   if (cut <= state.first_seq) return 0;
   const response = await ctx.jsm.streams.purge(stream, { seq: cut });
   return response.purged;
+}
+
+/** A keepFrom beyond what a sequence can hold keeps everything a stream can have. */
+function keepFromSequence(position: bigint): number {
+  if (position < 1n) return 1;
+  return position > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(position);
 }

@@ -17,7 +17,7 @@ import { streamBytes } from './stream-bounds.ts';
 /**
  * Every policy becomes one XTRIM MINID: an ID bound, not a count, so entries appended while
  * retention runs (they get higher IDs) can never be trimmed by it. The bound is capped just
- * above the lowest position any group committed, unless forced.
+ * above the lowest position any group committed, unless forced, and at `keepFrom`.
  */
 export async function trimStream(
   client: Redis,
@@ -37,13 +37,13 @@ export async function trimStream(
     undefined,
   );
   if (minId === undefined) return 0;
+  const caps: StreamId[] = [];
   if (!policy.force) {
     const floor = await lowestCommitted(client, keys, topic);
-    if (floor !== undefined) {
-      const cap = successor(parseStreamId(streamIdFromPosition(floor)));
-      if (compareStreamIds(minId, cap) > 0) minId = cap;
-    }
+    if (floor !== undefined) caps.push(successor(parseStreamId(streamIdFromPosition(floor))));
   }
+  if (policy.keepFrom !== undefined) caps.push(parseStreamId(streamIdFromPosition(policy.keepFrom)));
+  for (const cap of caps) if (compareStreamIds(minId, cap) > 0) minId = cap;
   return client.xtrim(streamKey, 'MINID', formatStreamId(minId));
 }
 
