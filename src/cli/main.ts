@@ -10,6 +10,7 @@ import { registerReconcile } from './commands/reconcile.ts';
 import { registerServe } from './commands/serve.ts';
 import { registerReplay, registerWal } from './commands/wal.ts';
 import { reportError } from './report-error.ts';
+import { handleSignals, SIGNAL_EXIT_CODES } from './signals.ts';
 
 export function buildProgram(): Command {
   const program = new Command('tierflow')
@@ -38,13 +39,20 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Runs one command; returns the exit code. Handles SIGINT and SIGTERM while it runs (signals.ts). */
 export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
+  const signals = handleSignals();
   try {
     await program.parseAsync(argv as string[]);
+    if (signals.received) return SIGNAL_EXIT_CODES[signals.received];
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
+    // What fails because a signal closed the command's resources is not worth a report.
+    if (signals.received) return SIGNAL_EXIT_CODES[signals.received];
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     return reportError(error, argv.includes('--verbose'));
+  } finally {
+    signals.dispose();
   }
 }

@@ -4,16 +4,20 @@ export interface DatabaseTarget {
   url: string;
   /** 'external' when DATABASE_URL or the configuration named a server; nothing is started then. */
   source: 'external' | 'embedded';
-  /** Stops the embedded server if this process started it; otherwise does nothing. */
+  /** Stops the embedded server if this process started it; otherwise does nothing. Safe twice. */
   release(): Promise<void>;
 }
-
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 /**
  * Resolves which PostgreSQL to use: a URL when given, else the embedded server under `dataDir`,
  * started if needed and reused if another process runs it. A server started here is stopped on
- * release, on SIGINT/SIGTERM, and (synchronously) when the process exits.
+ * release (the tierflow's close), or synchronously when the process exits without releasing it.
+ *
+ * Signals are the host's: a listener for SIGINT or SIGTERM, even one that does nothing, takes the
+ * default "terminate" away from the process, and a library that exits from one cuts short the
+ * host's own shutdown. A host that wants the server stopped on Ctrl-C handles the signal and
+ * closes its tierflow (the CLI does: src/cli/signals.ts); one killed by a signal it does not handle
+ * leaves the server running, and the next start reuses it.
  */
 export async function openDatabase(options: { url?: string; dataDir: string }): Promise<DatabaseTarget> {
   if (options.url) return { url: options.url, source: 'external', release: async () => {} };
@@ -22,28 +26,23 @@ export async function openDatabase(options: { url?: string; dataDir: string }): 
   if (!started) return { url, source: 'embedded', release: async () => {} };
 
   let stopped = false;
+  // 'exit' handlers cannot wait for promises: pg_ctl stop runs synchronously there. It stays
+  // installed until a stop succeeded, so a failed release is tried once more at exit.
   const onExit = () => {
     if (!stopped) server.stopSync();
   };
-  const onSignal = (signal: NodeJS.Signals) => {
-    // Someone else handles this signal (a server shutting down gracefully): let it finish;
-    // the 'exit' handler still stops the server when the process ends.
-    if (process.listenerCount(signal) > 0) return;
-    onExit();
-    stopped = true;
-    process.exit(signal === 'SIGINT' ? 130 : 143);
-  };
   process.once('exit', onExit);
-  for (const s of SIGNALS) process.once(s, onSignal);
+  let releasing: Promise<void> | undefined;
   return {
     url,
     source: 'embedded',
-    async release() {
-      if (stopped) return;
-      stopped = true;
-      process.off('exit', onExit);
-      for (const s of SIGNALS) process.off(s, onSignal);
-      await server.stop();
+    release() {
+      releasing ??= (async () => {
+        await server.stop();
+        stopped = true;
+        process.off('exit', onExit);
+      })();
+      return releasing;
     },
   };
 }
