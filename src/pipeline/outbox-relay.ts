@@ -2,10 +2,10 @@ import type pg from 'pg';
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
-import { qualified } from '../hot/sql.ts';
+import { ident, qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { eventHeaders } from '../events/event-headers.ts';
-import { OUTBOX_CHANNEL, OUTBOX_TABLE, relayLock } from './outbox.ts';
+import { OUTBOX_TABLE, outboxChannel, relayLock } from './outbox.ts';
 
 /** How long a relay waits for the relay lock before it leaves the batch for its next try. */
 const RELAY_LOCK_WAIT_MS = 200;
@@ -44,6 +44,7 @@ export class OutboxRelay {
   private running: Promise<void> | undefined;
   private stopped = false;
   private wake: (() => void) | undefined;
+  private notified = false;
   private listener: pg.PoolClient | undefined;
 
   constructor(
@@ -150,9 +151,14 @@ export class OutboxRelay {
   private async listen(): Promise<void> {
     if (this.listener) return;
     const client = await this.pool.connect();
-    client.on('notification', () => this.wake?.());
+    client.on('notification', () => {
+      // Kept until the next sleep when it comes during a drain, which may have read the outbox
+      // before the notifying transaction committed.
+      this.notified = true;
+      this.wake?.();
+    });
     client.on('error', () => void this.dropListener());
-    await client.query(`LISTEN "${OUTBOX_CHANNEL}_${this.schema}"`);
+    await client.query(`LISTEN ${ident(outboxChannel(this.schema))}`);
     this.listener = client;
   }
 
@@ -162,9 +168,20 @@ export class OutboxRelay {
     client?.release(true);
   }
 
+  /** True while the running relay waits for a notification or its next poll, with nothing to do. */
+  get sleeping(): boolean {
+    return this.wake !== undefined;
+  }
+
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
+      if (this.notified || this.stopped) {
+        this.notified = false;
+        resolve();
+        return;
+      }
       const done = () => {
+        this.notified = false;
         clearTimeout(timer);
         this.wake = undefined;
         resolve();

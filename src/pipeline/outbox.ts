@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ident, qualified } from '../hot/sql.ts';
 
@@ -14,6 +15,25 @@ import { ident, qualified } from '../hot/sql.ts';
  */
 export const OUTBOX_TABLE = 'tierflow_outbox';
 export const OUTBOX_CHANNEL = 'tierflow_outbox';
+
+/** PostgreSQL's identifier limit (NAMEDATALEN - 1): longer channel names are refused by pg_notify. */
+const MAX_CHANNEL_BYTES = 63;
+
+/**
+ * The NOTIFY channel of a schema's outbox, the one name both the writer (insertOutbox) and the
+ * relay (LISTEN) use. `tierflow_outbox_<schema>` when that fits in 63 bytes (the name every
+ * earlier version used, so writers and relays of either version still meet); else the readable
+ * start of the schema and a hash of the whole name: pg_notify refuses a longer name (the write
+ * would fail) and LISTEN would silently truncate it. Two schemas meeting on one channel would
+ * only wake each other's relays, which then find nothing to move.
+ */
+export function outboxChannel(schema: string): string {
+  const plain = `${OUTBOX_CHANNEL}_${schema}`;
+  if (Buffer.byteLength(plain) <= MAX_CHANNEL_BYTES) return plain;
+  const hash = createHash('sha256').update(schema).digest('hex').slice(0, 16);
+  const readable = schema.replace(/[^a-z0-9_]/g, '').slice(0, 28);
+  return `${OUTBOX_CHANNEL}_${readable}_${hash}`;
+}
 
 /**
  * The schema's relay lock, a transaction-scoped advisory lock. The relay holds it exclusively
@@ -62,5 +82,5 @@ export async function insertOutbox(
     `INSERT INTO ${qualified(schema, OUTBOX_TABLE)} (dataset, payload, rows) VALUES ($1, $2, $3)`,
     [dataset, Buffer.from(payload), rows],
   );
-  await client.query(`SELECT pg_notify($1, '')`, [`${OUTBOX_CHANNEL}_${schema}`]);
+  await client.query(`SELECT pg_notify($1, '')`, [outboxChannel(schema)]);
 }
