@@ -14,6 +14,8 @@ export interface RetentionOptions {
   maxBytes?: number;
   /** Time from the end of one pass to the start of the next. Default 5 minutes. */
   intervalMs?: number;
+  /** Time before the first pass. Default 0: at once, so a process that restarts often still trims. */
+  firstPassAfterMs?: number;
   /**
    * Groups that must have committed on a topic before anything of it is dropped. The log knows a
    * group only from its first commit, so a consumer that has not committed yet (just deployed,
@@ -57,10 +59,10 @@ export interface RetentionRunner extends AsyncDisposable {
 }
 
 /**
- * Applies retention to a log on a schedule: a first pass at once, then one every `intervalMs`
- * after the previous ended (passes never overlap). Each backend's applyRetention never drops
- * what a group has not committed; `requireGroups` and `keepFrom` hold back what the log cannot
- * know about. Dropped entries and bytes are counted per topic; a failed topic is counted,
+ * Applies retention to a log on a schedule: a first pass at once (or after `firstPassAfterMs`),
+ * then one every `intervalMs` after the previous ended (passes never overlap). Each backend's
+ * applyRetention never drops what a group has not committed; `requireGroups` and `keepFrom`
+ * hold back what the log cannot know about. Dropped entries and bytes are counted per topic; a failed topic is counted,
  * reported through onError and tried again on the next pass.
  */
 export function startRetention(log: Log, options: RetentionOptions = {}): RetentionRunner {
@@ -140,14 +142,17 @@ export function startRetention(log: Log, options: RetentionOptions = {}): Retent
     if (stopped) return;
     timer = setTimeout(() => {
       timer = undefined;
-      // pass() reports its own failures; this catch only keeps the schedule alive after a stop.
+      // A pass reports its topics' failures itself; what reaches here is a stop (LogClosedError)
+      // or an onError that threw, which has nobody else to go to.
       void runOnce()
-        .catch(() => undefined)
+        .catch((error: unknown) => {
+          if (!(error instanceof LogClosedError)) process.emitWarning(toError(error));
+        })
         .finally(() => schedule(intervalMs));
     }, delay);
     timer.unref();
   };
-  schedule(0);
+  schedule(options.firstPassAfterMs ?? 0);
 
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
@@ -164,4 +169,8 @@ export function startRetention(log: Log, options: RetentionOptions = {}): Retent
     stop,
     [Symbol.asyncDispose]: stop,
   };
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }
