@@ -1,14 +1,73 @@
 import { spawnSync } from 'node:child_process';
+import pg from 'pg';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
+import { runTierflow } from '../support/cli.ts';
 import { dropSchema } from '../support/hot.ts';
 
 describe('tierflow demo', () => {
   const schema = `demo_${process.pid}`;
+  const theirs = `demo_theirs_${process.pid}`;
   const url = inject('databaseUrl');
-  afterAll(() => dropSchema(url, schema));
+  afterAll(async () => {
+    await dropSchema(url, schema);
+    await dropSchema(url, theirs);
+  });
+
+  const tablesOf = async (client: pg.Client, name: string) =>
+    (
+      await client.query<{ tablename: string }>(
+        'SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename',
+        [name],
+      )
+    ).rows.map((r) => r.tablename);
+
+  it('refuses to drop a schema it did not create, and leaves it as it was', async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(`CREATE SCHEMA ${theirs}`);
+      await client.query(`CREATE TABLE ${theirs}.positions (account text PRIMARY KEY, qty int NOT NULL)`);
+      await client.query(`INSERT INTO ${theirs}.positions VALUES ('ACME', 100), ('GLOBEX', 7)`);
+      const dataDir = await mkdtemp(path.join(tmpdir(), 'tierflow-demo-'));
+      try {
+        const result = runTierflow(
+          '--database-url',
+          url,
+          '--data-dir',
+          dataDir,
+          '--schema',
+          theirs,
+          'demo',
+          '--symbols',
+          '1',
+          '--minutes',
+          '1',
+          '--metrics-port',
+          '0',
+        );
+        expect(result.code).toBe(1);
+        expect(result.stdout).toBe('');
+        expect(result.stderr).toMatch(
+          new RegExp(
+            `^tierflow: schema "${theirs}" exists and was not created by tierflow demo \\(it has no tierflow_demo_marker table\\).* \\[DEMO_SCHEMA_NOT_OURS\\]$`,
+          ),
+        );
+      } finally {
+        await rm(dataDir, { recursive: true, force: true });
+      }
+      expect(await tablesOf(client, theirs)).toEqual(['positions']);
+      const { rows } = await client.query(`SELECT account, qty FROM ${theirs}.positions ORDER BY account`);
+      expect(rows).toEqual([
+        { account: 'ACME', qty: 100 },
+        { account: 'GLOBEX', qty: 7 },
+      ]);
+    } finally {
+      await client.end();
+    }
+  });
 
   it('runs stage 1 end to end and ends with a clean reconciliation', async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), 'tierflow-demo-'));
@@ -45,6 +104,32 @@ describe('tierflow demo', () => {
         const [, written, hot, lake] = line.split(/\s{2,}/);
         expect([hot, lake]).toEqual([written, written]);
       }
+      // The schema carries the demo's mark, so the next run may drop it.
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        expect(await tablesOf(client, schema)).toContain('tierflow_demo_marker');
+      } finally {
+        await client.end();
+      }
+      // …and the next run does: it starts again from an empty schema of its own.
+      const again = runTierflow(
+        '--database-url',
+        url,
+        '--data-dir',
+        dataDir,
+        '--schema',
+        schema,
+        'demo',
+        '--symbols',
+        '1',
+        '--minutes',
+        '2',
+        '--metrics-port',
+        '0',
+      );
+      expect([again.code, again.stderr]).toEqual([0, '']);
+      expect(again.stdout).toContain('reconciliation: clean');
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -48,8 +48,19 @@ describe('tierflow serve --mode wal', () => {
     const port = Number(/^tierflow serve: wal mode, http:\/\/[^/\s]+:(\d+)\/metrics/.exec(first)?.[1]);
     expect(port).toBeGreaterThan(0);
 
-    const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Record<string, unknown>;
-    expect(health).toMatchObject({ healthy: true, mode: 'wal', hotLag: 0, coldLag: 0, caughtUp: true });
+    const response = await fetch(`http://127.0.0.1:${port}/health`);
+    const health = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(200);
+    expect(health).toMatchObject({
+      healthy: true,
+      mode: 'wal',
+      checks: {
+        postgres: { ok: true },
+        log: { ok: true },
+        stage: { ok: true, data: { hotLag: 0, coldLag: 0, caughtUp: true } },
+        'breaker:cold': { ok: true, detail: 'closed' },
+      },
+    });
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
     expect(metrics).toContain('circuit_breaker_state{breaker="cold"} 0');
 
