@@ -11,6 +11,7 @@ import type { Repositories } from './hot/repositories.ts';
 import type { UpsertStrategy } from './hot/upsert.ts';
 import type { Metrics } from './observe/metrics.ts';
 import type { BreakerOptions } from './cold/breaker.ts';
+import { assertLogFitsPositions } from './cold/log-fits-positions.ts';
 import { DualStorageWriter } from './pipeline/dual-storage-writer.ts';
 import { ensureStage1Schema } from './pipeline/stage1-schema.ts';
 import { noopMetrics } from './observe/metrics.ts';
@@ -120,13 +121,13 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
       await database.release();
       throw error;
     }
-    if (log.backend === 'redis') {
+    try {
+      assertLogFitsPositions(log, 'stage 2');
+    } catch (error) {
       if (typeof given !== 'object') await log.close();
       await pool.end();
       await database.release();
-      throw new ConfigError(
-        'the WAL cannot run on the Redis log yet: stream IDs exceed the 2^43 positions its row sequences (position × 2^20 + row) allow; use the file log or NATS JetStream',
-      );
+      throw error;
     }
     const hotProcessor = new HotStorageProcessor(hot, log, {
       datasetOf: findDataset,
