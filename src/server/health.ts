@@ -41,12 +41,13 @@ export function aggregate(outcomes: readonly ProbeOutcome[]): HealthReport {
 
 /**
  * A pipeline passes while it is not failing and the oldest thing it has still to do is at most
- * `maxLagSeconds` old. One this process does not run now (a hot processor waiting for the lease)
- * passes: its work is another process's, and that process's /health judges it.
+ * `maxLagSeconds` old. One this process does not run now and that is not failing (a hot processor
+ * waiting for the lease) passes whatever its lag: that work is another process's, whose /health
+ * judges it. One that stopped on an error is inactive and failing, and fails.
  */
 export function judgePipeline(state: PipelineState, maxLagSeconds: number): CheckResult {
-  if (!state.active) return { ok: true, detail: 'standby: another process runs it' };
   if (state.failing !== undefined) return { ok: false, detail: `failing: ${state.failing}` };
+  if (!state.active) return { ok: true, detail: 'standby: another process runs it' };
   const lag = `lag ${state.lagSeconds.toFixed(1)} s`;
   if (state.lagSeconds > maxLagSeconds)
     return { ok: false, detail: `${lag}, over the ${maxLagSeconds} s threshold` };

@@ -40,7 +40,7 @@ describe('health aggregation', () => {
     expect(aggregate([]).healthy).toBe(false);
   });
 
-  it('fails a pipeline that is failing, or lags past the threshold, and passes one on standby', () => {
+  it('fails a pipeline that is failing (stopped included), or lags past the threshold, and passes one on standby', () => {
     expect(judgePipeline(pipeline(), 300)).toEqual({ ok: true, detail: 'lag 1.5 s' });
     expect(judgePipeline(pipeline({ lagSeconds: 300 }), 300).ok).toBe(true);
     expect(judgePipeline(pipeline({ lagSeconds: 300.5 }), 300)).toEqual({
@@ -51,7 +51,15 @@ describe('health aggregation', () => {
       ok: false,
       detail: 'failing: lake: EIO',
     });
-    expect(judgePipeline(pipeline({ active: false, lagSeconds: 9_999, failing: 'x' }), 300).ok).toBe(true);
+    expect(judgePipeline(pipeline({ active: false, lagSeconds: 9_999 }), 300)).toEqual({
+      ok: true,
+      detail: 'standby: another process runs it',
+    });
+    // Stopped on an error no retry helps: inactive, and failing.
+    expect(judgePipeline(pipeline({ active: false, failing: 'stopped: manifest corrupt' }), 300)).toEqual({
+      ok: false,
+      detail: 'failing: stopped: manifest corrupt',
+    });
   });
 
   it('passes a breaker only when closed', () => {
