@@ -39,7 +39,10 @@ export const METRIC = {
   coldLag: 'cold_storage_lag_seconds',
   breakerState: 'circuit_breaker_state',
   breakerTransitions: 'circuit_breaker_transitions_total',
+  /** Cold path: log entries after its consumer group's committed position (not yet in the lake); refreshed on scrape. */
   coldBacklog: 'cold_storage_backlog_entries',
+  /** Cold path: rows read from the log and held in memory for the next lake commit. */
+  coldBufferedRows: 'cold_storage_buffered_rows',
   bytesWritten: 'bytes_written_total',
   recordsWritten: 'records_written_total',
   writeErrors: 'write_errors_total',

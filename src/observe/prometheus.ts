@@ -12,7 +12,10 @@ const HELP: Record<string, string> = {
   cold_events_discarded_total:
     'Events the cold consumer did not write because their hot transaction rolled back',
   cold_storage_lag_seconds: 'Age of the oldest row in the last batch committed to the lake',
-  cold_storage_backlog_entries: 'Rows the cold consumer holds but has not committed to the lake',
+  cold_storage_backlog_entries:
+    'Log entries after the cold consumer group committed position: events not yet in the lake, as of the scrape',
+  cold_storage_buffered_rows:
+    'Rows the cold consumer has read from the log and holds in memory for its next lake commit',
   circuit_breaker_state: 'Circuit breaker state: 0 closed, 1 open, 2 half-open',
   circuit_breaker_transitions_total: 'Circuit breaker state changes',
   records_written_total: 'Rows written, by repository and tier',
