@@ -85,7 +85,7 @@ export function stageProbe(view: () => Promise<StageView>, maxLagSeconds: number
       const checks: HealthChecks = {
         stage: {
           ok: true,
-          detail: `status read in ${elapsed(started)}; ${pipelines.length} pipelines reported`,
+          detail: `status read in ${elapsed(started)}; pipelines reported: ${pipelines.length}`,
           data: status,
         },
       };

@@ -61,7 +61,8 @@ describe('tierflow serve /health', () => {
   });
   afterAll(async () => {
     await proxy.stop();
-    await dropSchema(url.toString(), schema);
+    for (const name of [schema, `${schema}_dual_write`, `${schema}_wal`])
+      await dropSchema(url.toString(), name);
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
@@ -83,48 +84,57 @@ describe('tierflow serve /health', () => {
     }
   });
 
-  it('dual-write: checks PostgreSQL, the log, the stage and its breakers; 503 while PostgreSQL is unreachable', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-serve-health-'));
-    dirs.push(dir);
-    const serve = await startServe([
-      '--database-url',
-      viaProxy,
-      '--schema',
-      schema,
-      'serve',
-      '--mode',
-      'dual-write',
-      '--log',
-      `file:${path.join(dir, 'log')}`,
-      '--lake',
-      path.join(dir, 'lake'),
-    ]);
-    try {
-      const up = await serve.health();
-      expect(up.status).toBe(200);
-      expect(up.body).toMatchObject({
-        healthy: true,
-        mode: 'dual-write',
-        checks: {
-          postgres: { ok: true },
-          log: { ok: true },
-          stage: { ok: true, data: { outboxBacklog: 0, caughtUp: true } },
-          'breaker:hot': { ok: true, detail: 'closed' },
-          'breaker:cold': { ok: true, detail: 'closed' },
-          'breaker:event-log': { ok: true, detail: 'closed' },
-        },
-      });
-      await proxy.stop();
-      const down = await serve.health();
-      expect(down.status).toBe(503);
-      expect(down.body.checks.postgres!.ok).toBe(false);
-      expect(down.body.checks.log!.ok).toBe(true);
-    } finally {
-      await proxy.start();
-      const { code } = await serve.stop();
-      expect(code).toBe(0);
-    }
-  });
+  const stageChecks = {
+    'dual-write': {
+      stage: { ok: true, data: { outboxBacklog: 0, caughtUp: true } },
+      'breaker:hot': { ok: true, detail: 'closed' },
+      'breaker:cold': { ok: true, detail: 'closed' },
+      'breaker:event-log': { ok: true, detail: 'closed' },
+    },
+    wal: {
+      stage: { ok: true, data: { hotLag: 0, coldLag: 0, caughtUp: true } },
+      'breaker:cold': { ok: true, detail: 'closed' },
+    },
+  };
+
+  it.each(['dual-write', 'wal'] as const)(
+    '%s: checks PostgreSQL, the log, the stage and its breakers; 503 while PostgreSQL is unreachable',
+    async (mode) => {
+      const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-serve-health-'));
+      dirs.push(dir);
+      const serve = await startServe([
+        '--database-url',
+        viaProxy,
+        '--schema',
+        `${schema}_${mode.replace('-', '_')}`,
+        'serve',
+        '--mode',
+        mode,
+        '--log',
+        `file:${path.join(dir, 'log')}`,
+        '--lake',
+        path.join(dir, 'lake'),
+      ]);
+      try {
+        const up = await serve.health();
+        expect(up.status).toBe(200);
+        expect(up.body).toMatchObject({
+          healthy: true,
+          mode,
+          checks: { postgres: { ok: true }, log: { ok: true }, ...stageChecks[mode] },
+        });
+        await proxy.stop();
+        const down = await serve.health();
+        expect(down.status).toBe(503);
+        expect(down.body.checks.postgres!.ok).toBe(false);
+        expect(down.body.checks.log!.ok).toBe(true);
+      } finally {
+        await proxy.start();
+        const { code } = await serve.stop();
+        expect(code).toBe(0);
+      }
+    },
+  );
 });
 
 describe('tierflow serve on a port in use', () => {
