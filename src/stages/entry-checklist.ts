@@ -6,6 +6,7 @@ import { LakeWriter } from '../lake/lake-writer.ts';
 import { reconcile } from '../lake/reconcile.ts';
 import type { Log } from '../log/log.ts';
 import { LakeEventSink } from '../cold/event-sink.ts';
+import { assertLogFitsPositions } from '../cold/log-fits-positions.ts';
 import { COLD_GROUP, EVENT_TOPIC } from '../pipeline/stage1.ts';
 import { qualified } from '../hot/sql.ts';
 import { OUTBOX_TABLE } from '../pipeline/outbox.ts';
@@ -30,8 +31,9 @@ const PROBE_ROWS = 200;
 /**
  * The checklist for entering stage 2, evaluated from live figures: stage 1 healthy (outbox drained
  * by the relay), its cold lag under a minute, hot and cold reconciled clean, the WAL's log backend
- * reachable and durable, and a replay into a scratch schema and lake run and verified. Every check
- * runs, so one report names every gap.
+ * reachable and durable (and one stage 2 accepts), and a replay into a scratch schema and lake run
+ * and verified. Every check runs, so one report names every gap; the replay needs the backend, so
+ * it fails as skipped when the backend check failed.
  */
 export async function checkEntryToWal(options: {
   tf: Tierflow;
@@ -95,6 +97,8 @@ export async function checkEntryToWal(options: {
 
   let reachable = false;
   await run('WAL backend reachable', async () => {
+    // Reachable is not enough when stage 2 would refuse the backend at start-up.
+    assertLogFitsPositions(log, 'stage 2');
     const started = performance.now();
     const [position] = await log.append(PROBE_TOPIC, [
       { key: 'probe', payload: new TextEncoder().encode('probe') },

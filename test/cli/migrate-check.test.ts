@@ -1,19 +1,40 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { EVENT_TOPIC } from '../../src/events/topics.ts';
 import { runFeed } from '../../src/feed/run-feed.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { createTierflow } from '../../src/tierflow.ts';
+import { WAL_TOPIC } from '../../src/wal/wal-entry.ts';
 import { useTierflow } from '../support/hot.ts';
 import { runTierflow } from '../support/cli.ts';
+import { REDIS_URL, serviceAvailable } from '../support/services.ts';
+import { Redis } from 'ioredis';
+
+const CHECKS = [
+  'dual writer healthy',
+  'cold lag under a minute',
+  'reconciliation clean',
+  'WAL backend reachable',
+  'replay into a scratch target verified',
+] as const;
+
+/** The row of one check in the printed table: its result and detail. */
+function row(stdout: string, check: string): { result: string; detail: string } {
+  const line = stdout.split('\n').find((l) => l.includes(check));
+  const match = line && new RegExp(`${check}\\s+(pass|FAIL)\\s+(.*)$`).exec(line.replace(/[│|]/g, ' '));
+  if (!match) throw new Error(`no row for "${check}" in:\n${stdout}`);
+  return { result: match[1]!, detail: match[2]!.trim() };
+}
 
 describe('tierflow migrate check --to wal', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   let dir: string;
+  const logDir = () => path.join(dir, 'log');
 
-  const check = () =>
+  const check = (logSpec = `file:${logDir()}`) =>
     runTierflow(
       '--database-url',
       ctx.url,
@@ -24,14 +45,30 @@ describe('tierflow migrate check --to wal', () => {
       '--to',
       'wal',
       '--log',
-      `file:${path.join(dir, 'log')}`,
+      logSpec,
       '--lake',
       path.join(dir, 'lake'),
     );
 
+  /** Exactly the named checks fail, the command exits 1 and says how many. */
+  function expectFailed(result: ReturnType<typeof check>, failed: readonly string[]) {
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(1);
+    for (const name of CHECKS)
+      expect(row(result.stdout, name).result, name).toBe(failed.includes(name) ? 'FAIL' : 'pass');
+    expect(result.stdout).toContain(`not ready: ${failed.length} of ${CHECKS.length} checks failed`);
+  }
+
+  /** A log of its own for one test, beside the stage 1 log the others use. */
+  async function otherLog(name: string): Promise<string> {
+    const other = path.join(dir, name);
+    await mkdir(other);
+    return other;
+  }
+
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-check-'));
-    const log = await createFileLog(path.join(dir, 'log'));
+    const log = await createFileLog(logDir());
     const tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'dual-write' });
     const stage1 = await startStage1({ tf, log, lakeRoot: path.join(dir, 'lake'), maxBatchMs: 20 });
     await runFeed(tf.repositories, { symbols: 2, minutes: 10, seed: 3, batchSize: 200 });
@@ -46,24 +83,95 @@ describe('tierflow migrate check --to wal', () => {
     const result = check();
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    for (const name of [
-      'dual writer healthy',
-      'cold lag under a minute',
-      'reconciliation clean',
-      'WAL backend reachable',
-      'replay into a scratch target verified',
-    ])
-      expect(result.stdout).toMatch(new RegExp(`${name}\\s+pass`));
+    for (const name of CHECKS) expect(row(result.stdout, name).result, name).toBe('pass');
     expect(result.stdout).toContain('ready for stage 2 (wal)');
   });
 
-  it('fails, naming the check, when hot and cold disagree', async () => {
+  it('fails "dual writer healthy" while more than 100 events wait in the outbox', async () => {
+    const outbox = `"${ctx.schema}".tierflow_outbox`;
+    await ctx.tf.hot.pool.query(
+      `INSERT INTO ${outbox} (dataset, payload, rows) SELECT 'check-test', '\\x00', 1 FROM generate_series(1, 101)`,
+    );
+    try {
+      const result = check();
+      expectFailed(result, ['dual writer healthy']);
+      expect(row(result.stdout, 'dual writer healthy').detail).toBe(
+        '101 events waiting in the outbox (limit 100)',
+      );
+    } finally {
+      await ctx.tf.hot.pool.query(`DELETE FROM ${outbox} WHERE dataset = 'check-test'`);
+    }
+  });
+
+  it('fails "cold lag under a minute" when the oldest event the cold consumer has not committed is two minutes old', async () => {
+    const lagging = await otherLog('lagging-log');
+    const log = await createFileLog(lagging);
+    // The file log stamps entries with Date.now() when it appends them.
+    const now = vi.spyOn(Date, 'now').mockReturnValue(Date.now() - 120_000);
+    try {
+      await log.append(EVENT_TOPIC, [{ key: 'market_data', payload: Buffer.from('event') }]);
+    } finally {
+      now.mockRestore();
+      await log.close();
+    }
+    const result = check(`file:${lagging}`);
+    expectFailed(result, ['cold lag under a minute']);
+    expect(row(result.stdout, 'cold lag under a minute').detail).toMatch(
+      /^1 events behind, the oldest 1[2-9]\d\.\d s old \(limit 60 s\)$/,
+    );
+  });
+
+  it('fails "WAL backend reachable" on a backend stage 2 refuses, and the replay, which needs it, as skipped', async (test) => {
+    if (!(await serviceAvailable('Redis', () => pingRedis()))) test.skip();
+    const redis = new URL(REDIS_URL);
+    redis.pathname = '/14'; // a database of its own: nothing is written, the cold lag check reads it
+    const result = check(redis.toString());
+    expectFailed(result, ['WAL backend reachable', 'replay into a scratch target verified']);
+    expect(row(result.stdout, 'WAL backend reachable').detail).toMatch(
+      /^stage 2 cannot run on the Redis log yet/,
+    );
+    expect(row(result.stdout, 'replay into a scratch target verified').detail).toBe(
+      'skipped: the WAL backend is not reachable',
+    );
+  });
+
+  it('fails "replay into a scratch target verified" when the WAL holds an entry that cannot be replayed', async () => {
+    const damaged = await otherLog('damaged-wal');
+    const log = await createFileLog(damaged);
+    try {
+      await log.append(WAL_TOPIC, [{ key: 'market_data', payload: Buffer.from('not a WAL entry') }]);
+    } finally {
+      await log.close();
+    }
+    const result = check(`file:${damaged}`);
+    expectFailed(result, ['replay into a scratch target verified']);
+  });
+
+  // Last: it leaves hot and cold disagreeing.
+  it('fails "reconciliation clean" when hot and cold disagree', async () => {
     await ctx.tf.hot.pool.query(
       `UPDATE "${ctx.schema}".market_data SET close = close + 1 WHERE ctid IN (SELECT ctid FROM "${ctx.schema}".market_data LIMIT 1)`,
     );
     const result = check();
-    expect(result.code).toBe(1);
-    expect(result.stdout).toMatch(/reconciliation clean\s+FAIL/);
-    expect(result.stdout).toContain('not ready: 1 of 5 checks failed');
+    expectFailed(result, ['reconciliation clean']);
+    expect(row(result.stdout, 'reconciliation clean').detail).toMatch(
+      /^1 of \d+ dataset-days differ, first market_data \d{4}-\d\d-\d\d$/,
+    );
   });
 });
+
+async function pingRedis(): Promise<void> {
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => {}); // the failed connect below rejects with it
+  try {
+    await probe.connect();
+    await probe.ping();
+  } finally {
+    probe.disconnect();
+  }
+}
