@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { JetStreamClient, JetStreamManager, JetStreamPublishOptions, PubAck } from '@nats-io/jetstream';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Payload } from '@nats-io/transport-node';
-import { TimeoutError, connect } from '@nats-io/transport-node';
+import { TimeoutError, connect, headers, nanos } from '@nats-io/transport-node';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LogClosedError, LogUnavailableError } from '../../src/log/errors.ts';
@@ -21,10 +21,30 @@ import { NatsNames, escapeName, unescapeName } from '../../src/log/nats/names.ts
 import { MessageIds, publishInOrder } from '../../src/log/nats/publish.ts';
 import { NATS_URL, serviceAvailable } from '../support/services.ts';
 import { dropNatsPrefix } from '../../src/log/nats/drop-prefix.ts';
+import { StreamRecreatedError, StreamSettingsError } from '../../src/log/nats/stream-errors.ts';
+import type { Labels, Metrics } from '../../src/observe/metrics.ts';
+import { METRIC } from '../../src/observe/metrics.ts';
+import { until } from '../support/until.ts';
 import type { LogHarness } from './conformance.ts';
 import { collect, logConformance } from './conformance.ts';
 
 const text = (s: string) => new TextEncoder().encode(s);
+const decoded = (e: { payload: Uint8Array }) => new TextDecoder().decode(e.payload);
+
+/** Counts what a log reports as stream check failures, by topic and reason. */
+function checkFailures(): Metrics & { failures: (topic: string, reason: string) => number } {
+  const seen = new Map<string, number>();
+  const key = (labels: Labels | undefined) => `${labels?.topic} ${labels?.reason}`;
+  return {
+    count(name, labels, value = 1) {
+      if (name === METRIC.logStreamCheckFailures) seen.set(key(labels), (seen.get(key(labels)) ?? 0) + value);
+    },
+    observe() {},
+    gauge() {},
+    onScrape: () => () => {},
+    failures: (topic, reason) => seen.get(`${topic} ${reason}`) ?? 0,
+  };
+}
 const randomPrefix = () => `TFTEST_${randomBytes(4).toString('hex')}`;
 
 /** Deletes every stream a prefix made: its topics and its committed-positions bucket. */
@@ -224,6 +244,111 @@ describe('NATS JetStream log', () => {
     expect(await log.lag('never-committed', t)).toBe(1);
   });
 
+  test('fails loudly instead of skipping when a stream was deleted and created again', async () => {
+    const t = topic('recreated');
+    const metrics = checkFailures();
+    const first = await createNatsLog(nc, { prefix, metrics });
+    const old = await first.append(
+      t,
+      ['a', 'b', 'c', 'd', 'e'].map((s) => ({ payload: text(s) })),
+    );
+    await first.commit('g', t, old[3]!);
+    await jsm.streams.delete(names.stream(t));
+    // Another process appends first: the stream is created again and numbers from 1.
+    const other = await createNatsLog(nc, { prefix, metrics });
+    expect(await other.append(t, [{ payload: text('new 1') }, { payload: text('new 2') }])).toEqual([1n, 2n]);
+    // Resuming "g" after 4 would skip the new stream's first four entries: refused, whoever asks.
+    await expect(other.committed('g', t)).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(other.committed('g', t)).rejects.toMatchObject({ code: 'LOG_STREAM_RECREATED', topic: t });
+    await expect(other.lag('g', t)).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(other.applyRetention(t, { maxAgeMs: 0 })).rejects.toBeInstanceOf(StreamRecreatedError);
+    expect(await other.stats(t)).toMatchObject({ entries: 2 });
+    // The process that used the old stream: its appends land at lower sequences than before,
+    // and every look-up sees another stream.
+    await expect(first.append(t, [{ payload: text('late') }])).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(first.stats(t)).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(first.commit('g', t, 1n)).rejects.toBeInstanceOf(StreamRecreatedError);
+    expect(metrics.failures(t, 'recreated')).toBeGreaterThanOrEqual(7);
+    // A commit from before positions were stamped, beyond the stream's end, is refused too.
+    const js = jetstream(nc);
+    await js.publish(names.offsetsSubject('unstamped', t), text('9'));
+    await expect(other.committed('unstamped', t)).rejects.toBeInstanceOf(StreamRecreatedError);
+    // An operator resets the group (`nats kv del`): it has no position, and starts over.
+    const reset = headers();
+    reset.set('KV-Operation', 'DEL');
+    await js.publish(names.offsetsSubject('g', t), new Uint8Array(), { headers: reset });
+    expect(await other.committed('g', t)).toBeUndefined();
+    await other.commit('g', t, 1n);
+    expect(await other.committed('g', t)).toBe(1n);
+    expect(await other.lag('g', t)).toBe(2);
+    await first.close();
+    await other.close();
+  });
+
+  test('does not create again a stream this process was using', async () => {
+    const t = topic('gone');
+    const metrics = checkFailures();
+    const mine = await createNatsLog(nc, { prefix, metrics, publishRetries: 0 });
+    await mine.append(t, [{ payload: text('kept until deleted') }]);
+    await jsm.streams.delete(names.stream(t));
+    await expect(mine.append(t, [{ payload: text('1') }])).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(mine.append(t, [{ payload: text('2') }])).rejects.toBeInstanceOf(StreamRecreatedError);
+    await expect(jsm.streams.info(names.stream(t))).rejects.toThrow(/stream not found/);
+    expect(metrics.failures(t, 'recreated')).toBe(2);
+    await mine.close();
+  });
+
+  test('ends a following reader with StreamRecreatedError when its stream is created again', async () => {
+    const t = topic('reader');
+    const reader = await createNatsLog(nc, { prefix });
+    await reader.append(
+      t,
+      ['a', 'b', 'c'].map((s) => ({ payload: text(s) })),
+    );
+    const seen: string[] = [];
+    const reading = (async () => {
+      for await (const batch of reader.read(t, { from: 'earliest' })) seen.push(...batch.map(decoded));
+    })().then(
+      () => 'ended',
+      (error: unknown) => error,
+    );
+    await until(() => seen.length === 3, 'the reader to take the first entries');
+    await jsm.streams.delete(names.stream(t));
+    await log.append(t, [{ payload: text('new 1') }]);
+    expect(await reading).toBeInstanceOf(StreamRecreatedError);
+    expect(seen).toEqual(['a', 'b', 'c']);
+    await reader.close();
+  }, 30_000);
+
+  test('refuses a stream found with settings that drop entries, and takes one that is only more generous', async () => {
+    const metrics = checkFailures();
+    const mine = await createNatsLog(nc, { prefix, metrics });
+    const limited = topic('limited');
+    await jsm.streams.add({
+      name: names.stream(limited),
+      subjects: [names.subject(limited)],
+      max_age: nanos(3_600_000),
+      max_msgs: 1000,
+    });
+    const refused = await mine.append(limited, [{ payload: text('x') }]).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(StreamSettingsError);
+    expect((refused as StreamSettingsError).problems).toEqual(['max_age is 3600 s', 'max_msgs is 1000']);
+    await expect(mine.stats(limited)).rejects.toBeInstanceOf(StreamSettingsError);
+    expect(metrics.failures(limited, 'settings')).toBe(2);
+    expect((await jsm.streams.info(names.stream(limited))).state.messages).toBe(0);
+
+    const generous = topic('generous');
+    await jsm.streams.add({
+      name: names.stream(generous),
+      subjects: [names.subject(generous)],
+      description: 'made by hand',
+      duplicate_window: nanos(10 * 60_000),
+    });
+    expect(await mine.append(generous, [{ payload: text('y') }])).toEqual([1n]);
+    expect(metrics.failures(generous, 'settings')).toBe(0);
+    await mine.close();
+  });
+
   test('leaves a connection it was given open, and refuses appends once closed', async () => {
     const t = topic('borrowed');
     const other = await createNatsLog(nc, { prefix });
@@ -245,7 +370,7 @@ describe('NATS JetStream log', () => {
         seen.push(...batch.map((e) => new TextDecoder().decode(e.payload)));
       }
     })();
-    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => seen.length > 0, 'the reader to take the entry');
     controller.abort();
     await reading;
     expect(seen).toEqual(['only']);
@@ -271,16 +396,19 @@ async function ownServer(
     url,
     async start() {
       child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], { stdio: 'ignore' });
-      for (let i = 0; i < 100; i++) {
-        try {
-          const nc = await connect({ servers: url, timeout: 500, maxReconnectAttempts: 0 });
-          await nc.close();
-          return;
-        } catch {
-          await sleep(50);
-        }
-      }
-      throw new Error(`nats-server did not start on ${url}`);
+      await until(
+        async () => {
+          try {
+            const nc = await connect({ servers: url, timeout: 500, maxReconnectAttempts: 0 });
+            await nc.close();
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        `nats-server to start on ${url}`,
+        10_000,
+      );
     },
     kill() {
       child?.kill('SIGKILL');
@@ -322,18 +450,31 @@ describe('NATS JetStream log across a server crash', () => {
           }
         }
       })();
-      await sleep(500);
-      server.kill();
-      const ackedBeforeCrash = acked.length;
-      await sleep(1000);
-      await server.start();
-      while (acked.length < ackedBeforeCrash + 50) await sleep(50);
-      writing = false;
-      await writer;
-      for (let i = 0; i < 300 && seen.length < acked.length; i++) await sleep(50);
-      controller.abort();
-      await reading;
-      await log.close();
+      const everyAckedSeen = () => {
+        const seenSet = new Set(seen.map(String));
+        return acked.every((p) => seenSet.has(String(p)));
+      };
+      try {
+        // The crash comes under load: appends acknowledged and the reader taking them.
+        await until(() => acked.length >= 100 && seen.length > 0, 'appends and reads to be under way');
+        server.kill();
+        const ackedBeforeCrash = acked.length;
+        // The outage is real: appends fail while the server is down.
+        await until(() => failures.length > 0, 'an append to fail while the server is down');
+        await server.start();
+        await until(
+          () => acked.length >= ackedBeforeCrash + 50,
+          'appends to be acknowledged after the restart',
+        );
+        writing = false;
+        await writer;
+        await until(everyAckedSeen, 'the reader to see every acknowledged entry');
+      } finally {
+        writing = false;
+        controller.abort();
+        await reading;
+        await log.close();
+      }
 
       expect(failures.every((e) => e instanceof LogUnavailableError && e.retriable)).toBe(true);
       const seenSet = new Set(seen.map(String));

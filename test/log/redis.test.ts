@@ -5,7 +5,8 @@ import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { LogClosedError, LogUnavailableError } from '../../src/log/errors.ts';
 import type { Log } from '../../src/log/log.ts';
-import { StreamIdRangeError } from '../../src/log/redis/errors.ts';
+import { StreamIdRangeError, UnexpectedReplyError } from '../../src/log/redis/errors.ts';
+import { waitForAof } from '../../src/log/redis/wait-aof.ts';
 import { createRedisLog } from '../../src/log/redis/redis-log.ts';
 import { dropRedisPrefix } from '../../src/log/redis/drop-prefix.ts';
 import {
@@ -18,7 +19,9 @@ import {
   successor,
 } from '../../src/log/redis/stream-id.ts';
 import { fitBatch } from '../../src/log/redis/stream-reader.ts';
+import { readerConnectionName } from '../../src/log/redis/connection.ts';
 import { REDIS_URL, serviceAvailable } from '../support/services.ts';
+import { until } from '../support/until.ts';
 import type { LogHarness } from './conformance.ts';
 import { collect, logConformance } from './conformance.ts';
 
@@ -47,6 +50,22 @@ function redisUp(): Promise<boolean> {
 }
 
 const uniquePrefix = () => `tierflow-test-${randomBytes(6).toString('hex')}`;
+
+/** Until a reader of the log with this prefix waits inside XREAD BLOCK, as the server sees it. */
+async function readerBlocked(prefix: string): Promise<void> {
+  const admin = new Redis(REDIS_URL);
+  try {
+    const name = `name=${readerConnectionName(prefix)} `;
+    await until(async () => {
+      const clients = (await admin.client('LIST')) as string;
+      return clients
+        .split('\n')
+        .some((c) => c.includes(name) && /\bcmd=xread\b/.test(c) && /\bflags=\S*b/.test(c));
+    }, 'the reader to block in XREAD');
+  } finally {
+    await admin.quit();
+  }
+}
 
 const deleteKeys = (prefix: string) => dropRedisPrefix(REDIS_URL, prefix);
 
@@ -240,7 +259,7 @@ describe('Redis log', () => {
     expect(second).toMatchObject({ key: '', headers: {} });
   });
 
-  withLog('does not stall appends while a reader waits for new entries', async (log) => {
+  withLog('does not stall appends while a reader waits for new entries', async (log, prefix) => {
     const topic = 'stall';
     await log.append(topic, [payload(10)]);
     const controller = new AbortController();
@@ -249,23 +268,23 @@ describe('Redis log', () => {
       for await (const batch of log.read(topic, { from: 'latest', signal: controller.signal }))
         received += batch.length;
     })();
-    await new Promise((resolve) => setTimeout(resolve, 100)); // the reader is now inside XREAD BLOCK
+    await readerBlocked(prefix);
     const started = performance.now();
     for (let i = 0; i < 10; i++) await log.append(topic, [payload(10)]);
     expect(performance.now() - started).toBeLessThan(900);
-    while (received < 10) await new Promise((resolve) => setTimeout(resolve, 5));
+    await until(() => received >= 10, 'the reader to receive the ten entries');
     controller.abort();
     await reading;
     expect(received).toBe(10);
   });
 
-  withLog('ends a blocked reader promptly when the log closes', async (log) => {
+  withLog('ends a blocked reader promptly when the log closes', async (log, prefix) => {
     const topic = 'prompt';
     await log.append(topic, [payload(10)]);
     const reading = (async () => {
       for await (const _ of log.read(topic, { from: 'latest' })) void _;
     })();
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await readerBlocked(prefix);
     const started = performance.now();
     await log.close();
     await reading;
@@ -312,29 +331,92 @@ describe('Redis log', () => {
     client.disconnect();
   });
 
-  withLog('waits for AOF fsyncs when asked, or says why it cannot', async (_log, prefix) => {
+  /** The server's version as [major, minor]. */
+  const serverVersion = async (client: Redis) => {
+    const match = /redis_version:(\d+)\.(\d+)/.exec(await client.info('server'));
+    return [Number(match?.[1]), Number(match?.[2])] as const;
+  };
+  const hasWaitAof = ([major, minor]: readonly [number, number]) => major > 7 || (major === 7 && minor >= 2);
+
+  withLog(
+    'rejects an append whose AOF fsync cannot be had, says why, and keeps the entry',
+    async (_log, prefix) => {
+      // A connection of the test's own turns AOF off, so WAITAOF with numLocal 1 cannot be satisfied
+      // (a server older than 7.2 refuses WAITAOF whatever the setting).
+      const admin = new Redis(REDIS_URL);
+      const client = new Redis(REDIS_URL);
+      const [, appendonly] = (await admin.config('GET', 'appendonly')) as [string, string];
+      try {
+        if (appendonly !== 'no') await admin.config('SET', 'appendonly', 'no');
+        const log = createRedisLog(client, {
+          prefix,
+          waitAof: { numLocal: 1, numReplicas: 0, timeoutMs: 100 },
+        });
+        const failure = await log
+          .append('aof', [{ payload: new Uint8Array([1]) }])
+          .catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(LogUnavailableError);
+        expect((failure as Error).message).toMatch(/WAITAOF was refused/);
+        expect((failure as LogUnavailableError).retriable).toBe(false);
+        expect((failure as Error).cause).toBeInstanceOf(Error);
+        // Written but not acknowledged: at-least-once, a retry may store it twice.
+        expect(await collect(log, 'aof', 'earliest')).toHaveLength(1);
+        await log.close();
+      } finally {
+        if (appendonly !== 'no') await admin.config('SET', 'appendonly', appendonly);
+        await admin.quit();
+        await client.quit();
+      }
+    },
+  );
+
+  it('waits for the AOF fsyncs it asks for, and rejects as retriable when replicas fall short', async (ctx) => {
+    if (!(await redisUp())) ctx.skip();
     const client = new Redis(REDIS_URL);
+    const prefix = uniquePrefix();
     try {
-      const version = /redis_version:(\d+)\.(\d+)/.exec(await client.info('server'));
-      const hasWaitAof =
-        Number(version?.[1]) > 7 || (Number(version?.[1]) === 7 && Number(version?.[2]) >= 2);
-      const log = createRedisLog(client, {
+      const version = await serverVersion(client);
+      if (!hasWaitAof(version)) {
+        console.warn(
+          `skipping: Redis ${version.join('.')} has no WAITAOF (7.2+); the reply handling is tested below`,
+        );
+        ctx.skip();
+      }
+      const none = createRedisLog(client, {
         prefix,
         waitAof: { numLocal: 0, numReplicas: 0, timeoutMs: 100 },
       });
-      const appending = log.append('aof', [{ payload: new Uint8Array([1]) }]);
-      if (hasWaitAof) {
-        await expect(appending).resolves.toHaveLength(1);
-      } else {
-        const failure = await appending.catch((error: unknown) => error);
-        expect(failure).toBeInstanceOf(LogUnavailableError);
-        expect((failure as Error).message).toMatch(/WAITAOF/);
-        expect((failure as LogUnavailableError).retriable).toBe(false);
-      }
-      await log.close();
+      await expect(none.append('aof', [{ payload: new Uint8Array([1]) }])).resolves.toHaveLength(1);
+      // No replica is attached, so one replica's fsync never comes within the timeout.
+      const replica = createRedisLog(client, {
+        prefix,
+        waitAof: { numLocal: 0, numReplicas: 1, timeoutMs: 100 },
+      });
+      const failure = await replica
+        .append('aof', [{ payload: new Uint8Array([2]) }])
+        .catch((error: unknown) => error);
+      expect(failure).toBeInstanceOf(LogUnavailableError);
+      expect((failure as LogUnavailableError).retriable).toBe(true);
+      expect((failure as Error).message).toMatch(/0 of 1 replica AOF fsyncs within 100 ms/);
+      await none.close();
+      await replica.close();
     } finally {
+      await deleteKeys(prefix);
       await client.quit();
     }
+  });
+
+  it('turns each WAITAOF reply into a result: enough, short (retriable), or not understood', async () => {
+    // The replies of a 7.2+ server, for servers too old to give them.
+    const replying = (reply: unknown) => ({ call: () => Promise.resolve(reply) }) as unknown as Redis;
+    const options = { numLocal: 1, numReplicas: 1, timeoutMs: 100 };
+    await expect(waitForAof(replying([1, 2]), options)).resolves.toBeUndefined();
+    const short = await waitForAof(replying([1, 0]), options).catch((error: unknown) => error);
+    expect(short).toBeInstanceOf(LogUnavailableError);
+    expect((short as LogUnavailableError).retriable).toBe(true);
+    expect((short as Error).message).toMatch(/1 of 1 local and 0 of 1 replica/);
+    await expect(waitForAof(replying([0, 1]), options)).rejects.toBeInstanceOf(LogUnavailableError);
+    await expect(waitForAof(replying('OK'), options)).rejects.toBeInstanceOf(UnexpectedReplyError);
   });
 });
 

@@ -8,6 +8,7 @@ import {
   TimeoutError,
 } from '@nats-io/transport-node';
 import { LogUnavailableError } from '../errors.ts';
+import { StreamRecreatedError, StreamSettingsError } from './stream-errors.ts';
 
 /** The error and every cause under it: the client wraps no-responders in RequestError and JetStreamNotEnabled. */
 function* causes(error: unknown): Generator<unknown> {
@@ -57,6 +58,8 @@ export function isTransient(error: unknown): boolean {
 /** The label of wal_append_errors_total. */
 export function failureReason(error: unknown): string {
   for (const e of causes(error)) {
+    if (e instanceof StreamRecreatedError) return 'stream_recreated';
+    if (e instanceof StreamSettingsError) return 'stream_settings';
     if (e instanceof TimeoutError) return 'timeout';
     if (e instanceof NoRespondersError) return 'no_responders';
     if (e instanceof ConnectionError) return 'connection';

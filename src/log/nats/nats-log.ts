@@ -25,7 +25,7 @@ import type { ReaderContext } from './reader.ts';
 import { readTopic } from './reader.ts';
 import { applyRetention } from './retention.ts';
 import { positionOf, sequenceOf } from './sequence.ts';
-import { StreamRecreatedError } from './stream-errors.ts';
+import { StreamRecreatedError, StreamSettingsError } from './stream-errors.ts';
 import type { StreamInfo } from '@nats-io/jetstream';
 import { TopicStreams } from './topic-streams.ts';
 
@@ -113,10 +113,16 @@ class NatsLog implements Log {
       this.options.metrics.observe(METRIC.walAppendLatency, (performance.now() - started) / 1000, labels);
       this.options.metrics.count(METRIC.walEntries, labels, entries.length);
       return positions;
-    } catch (error) {
-      // Nobody listens on the subject: the stream is gone, so the next append creates it again.
-      if (isNoResponders(error)) this.streams.forget(topic);
+    } catch (caught) {
+      let error = caught;
+      if (isNoResponders(error)) {
+        // Nobody listens on the subject: a leader election, or the stream is gone. The next
+        // append looks again (and creates the stream only if this process never used it).
+        this.streams.forget(topic);
+        error = (await this.streams.lostStream(topic)) ?? error;
+      }
       this.options.metrics.count(METRIC.walAppendErrors, { backend: BACKEND, reason: failureReason(error) });
+      if (error instanceof StreamRecreatedError || error instanceof StreamSettingsError) throw error;
       throw unavailable(`appending ${entries.length} entries to "${topic}" failed`, error);
     }
   }

@@ -112,6 +112,22 @@ export class TopicStreams {
     return info;
   }
 
+  /**
+   * After a publish found nobody listening: the error (counted) if the topic's stream, which
+   * this process used, no longer exists; undefined if it does or cannot be looked up now.
+   */
+  async lostStream(topic: string): Promise<StreamRecreatedError | undefined> {
+    if (!this.created.has(topic)) return undefined;
+    try {
+      await this.info(topic);
+      return undefined;
+    } catch (error) {
+      if (error instanceof UnknownTopicError) return this.lost(topic);
+      if (error instanceof StreamRecreatedError) return error;
+      return undefined;
+    }
+  }
+
   /** The error (counted) for a stream this process used that is gone. */
   lost(topic: string): StreamRecreatedError {
     this.onCheckFailure(topic, 'recreated');

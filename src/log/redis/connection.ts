@@ -14,9 +14,17 @@ export function openConnection(url: string): Redis {
   });
 }
 
-/** A connection of a reader's own for XREAD BLOCK, which holds the connection while it waits. */
-export function openBlockingConnection(client: Redis): Redis {
-  return client.duplicate({ connectionName: 'tierflow-log-reader' });
+/**
+ * A connection of a reader's own for XREAD BLOCK, which holds the connection while it waits.
+ * Its name carries the log's key prefix, so `CLIENT LIST` shows whose readers are waiting.
+ */
+export function openBlockingConnection(client: Redis, prefix: string): Redis {
+  return client.duplicate({ connectionName: readerConnectionName(prefix) });
+}
+
+/** CLIENT SETNAME refuses spaces and anything outside printable ASCII. */
+export function readerConnectionName(prefix: string): string {
+  return `tierflow-log-reader:${prefix.replace(/[^!-~]/g, '_')}`;
 }
 
 /** QUIT lets replies in flight arrive first; a connection that is down or refuses QUIT is dropped instead. */

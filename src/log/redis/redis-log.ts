@@ -51,6 +51,7 @@ export function createRedisLog(client: Redis | string, options: RedisLogOptions 
 class RedisLog implements Log {
   readonly backend = 'redis';
   private readonly keys: RedisLogKeys;
+  private readonly prefix: string;
   private readonly metrics: Metrics;
   private readonly waitAof: WaitAofOptions | undefined;
   private readonly inFlight = new Set<Promise<Position[]>>();
@@ -63,7 +64,8 @@ class RedisLog implements Log {
     private readonly ownsClient: boolean,
     options: RedisLogOptions,
   ) {
-    this.keys = redisLogKeys(options.prefix ?? 'tierflow');
+    this.prefix = options.prefix ?? 'tierflow';
+    this.keys = redisLogKeys(this.prefix);
     this.metrics = options.metrics ?? noopMetrics;
     this.waitAof = options.waitAof;
   }
@@ -118,7 +120,7 @@ class RedisLog implements Log {
       }
       yield* readStream({
         client: this.client,
-        openBlocking: () => openBlockingConnection(this.client),
+        openBlocking: () => openBlockingConnection(this.client, this.prefix),
         topic,
         streamKey,
         afterId,
