@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { PipelineState } from '../core/index.ts';
-import type { Log } from '../log/log.ts';
+import type { Log, RetentionPolicy } from '../log/log.ts';
 import type { HealthChecks, HealthProbe } from './health.ts';
 import { judgeBreaker, judgePipeline } from './health.ts';
 
@@ -40,18 +40,23 @@ const RETENTION_EVERY_MS = 60_000;
  * segments are dropped: the topic holds at most one segment then); a failing retention fails the
  * check, since the log then refuses part of its work.
  */
-export function logProbe(log: Log): HealthProbe {
+export function logProbe(
+  log: Log,
+  options: { retention?: RetentionPolicy; retentionEveryMs?: number } = {},
+): HealthProbe {
+  const retention = options.retention ?? HEALTH_RETENTION;
+  const every = options.retentionEveryMs ?? RETENTION_EVERY_MS;
   const payload = new TextEncoder().encode('health');
-  let retainedAt = 0;
+  let retainedAt: number | undefined;
   return {
     name: 'log',
     async run() {
       const started = performance.now();
       const [position] = await log.append(HEALTH_TOPIC, [{ key: 'health', payload }]);
       const detail = `${log.backend} log: an entry on ${HEALTH_TOPIC} durable at ${position} in ${elapsed(started)}`;
-      if (Date.now() - retainedAt >= RETENTION_EVERY_MS) {
+      if (retainedAt === undefined || Date.now() - retainedAt >= every) {
         try {
-          await log.applyRetention(HEALTH_TOPIC, HEALTH_RETENTION);
+          await log.applyRetention(HEALTH_TOPIC, retention);
           retainedAt = Date.now();
         } catch (error) {
           return {

@@ -6,7 +6,7 @@ import { createPool } from '../../src/hot/pool.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import type { Log } from '../../src/log/log.ts';
 import { PrometheusMetrics } from '../../src/observe/prometheus.ts';
-import { HEALTH_TOPIC } from '../../src/server/health-probes.ts';
+import { HEALTH_TOPIC, logProbe } from '../../src/server/health-probes.ts';
 import type { StatusServer } from '../../src/server/http-server.ts';
 import { startStatusServer } from '../../src/server/http-server.ts';
 import { tierflowHealth } from '../../src/server/tierflow-health.ts';
@@ -111,6 +111,25 @@ describe('/health of a log that refuses appends', () => {
       expect(report.checks.log!.ok).toBe(false);
     } finally {
       await pool.end();
+      await log.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the log probe', () => {
+  it('keeps the health topic within its retention however often it runs', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-health-'));
+    // Small segments, so retention (which drops whole sealed segments) has some to drop.
+    const log = await createFileLog(path.join(dir, 'log'), { segmentBytes: 256 });
+    try {
+      const probe = logProbe(log, { retention: { maxBytes: 1024 }, retentionEveryMs: 0 });
+      for (let i = 0; i < 200; i++) expect((await probe.run()).log!.ok).toBe(true);
+      const stats = await log.stats(HEALTH_TOPIC);
+      expect(stats.bytes).toBeLessThanOrEqual(1024 + 256 + 128);
+      expect(stats.entries).toBeLessThan(100);
+      expect(stats.last).toBe(199n);
+    } finally {
       await log.close();
       await rm(dir, { recursive: true, force: true });
     }
