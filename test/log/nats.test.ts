@@ -318,7 +318,7 @@ describe('NATS JetStream log', () => {
     expect(await reading).toBeInstanceOf(StreamRecreatedError);
     expect(seen).toEqual(['a', 'b', 'c']);
     await reader.close();
-  }, 30_000);
+  });
 
   test('refuses a stream found with settings that drop entries, and takes one that is only more generous', async () => {
     const metrics = checkFailures();
