@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { runThenKill } from '../support/kill-child.ts';
 import { appendFile, mkdtemp, open, readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
@@ -14,6 +13,7 @@ import { nodeIO } from '../../src/log/file/fs-io.ts';
 import { decodeRecord, encodeRecord } from '../../src/log/file/record.ts';
 import { collect } from './conformance.ts';
 import { crashPayload } from './fixtures/payload.ts';
+import { mountSmallDisk } from '../support/small-disk.ts';
 
 const dirs: string[] = [];
 async function freshDir(): Promise<string> {
@@ -270,16 +270,11 @@ describe('file log on a full or failing disk', () => {
   });
 
   it('on a real full tmpfs: clear error, readable log, appends again once space is freed', async (ctx) => {
-    const mountPoint = await freshDir();
+    await using disk = await mountSmallDisk('512k', ctx);
+    const log = await createFileLog(path.join(disk.dir, 'log'));
     try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mountPoint], { stdio: 'ignore' });
-    } catch {
-      ctx.skip(); // no permission to mount here; the injected-fault test above covers the logic
-    }
-    try {
-      const log = await createFileLog(path.join(mountPoint, 'log'));
       await log.append('t', payloads(10, 1000));
-      await writeFile(path.join(mountPoint, 'filler'), Buffer.alloc(64 * 1024));
+      await writeFile(path.join(disk.dir, 'filler'), Buffer.alloc(64 * 1024));
       let failure: unknown;
       for (let i = 0; i < 2000 && !failure; i++)
         failure = await log.append('t', payloads(4, 1000)).then(
@@ -290,12 +285,11 @@ describe('file log on a full or failing disk', () => {
       expect((failure as Error).message).toMatch(/ENOSPC|no space/i);
       const readable = await collect(log, 't', 'earliest');
       expect(readable.length).toBeGreaterThanOrEqual(10);
-      await rm(path.join(mountPoint, 'filler'));
+      await rm(path.join(disk.dir, 'filler'));
       const [position] = await log.append('t', payloads(1, 1000));
       expect(position).toBe(BigInt(readable.length));
-      await log.close();
     } finally {
-      execFileSync('umount', [mountPoint]);
+      await log.close();
     }
   });
 });

@@ -1,0 +1,108 @@
+import { readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { Change } from '../../src/core/index.ts';
+import { validatorFor } from '../../src/core/index.ts';
+import { marketData } from '../../src/datasets/index.ts';
+import { LakeWriteError, LakeWriter } from '../../src/lake/lake-writer.ts';
+import { MANIFEST_FILE, readManifest } from '../../src/lake/manifest.ts';
+import { mountSmallDisk } from '../support/small-disk.ts';
+
+function bars(from: number, count: number): Change[] {
+  const rows = validatorFor(marketData)(
+    Array.from({ length: count }, (_, i) => ({
+      symbol: `S${(from + i) % 7}`,
+      interval: '1m',
+      bucket_start: new Date(Date.UTC(2024, 2, 4, 0, from + i)),
+      open: '10.5',
+      high: '11',
+      low: '10',
+      close: '10.25',
+      volume: from + i,
+      source: 'full-disk-test',
+    })),
+  ) as Record<string, unknown>[];
+  return rows.map((row, i) => ({
+    dataset: 'market_data',
+    op: 'u',
+    key: { symbol: row.symbol, interval: row.interval, bucket_start: row.bucket_start },
+    after: row,
+    eventTime: row.bucket_start as string,
+    position: BigInt(from + i),
+    source: 'test',
+    schemaVersion: 1,
+  }));
+}
+
+/** Every file under the dataset's directory, relative to it. */
+async function filesOf(datasetDir: string): Promise<string[]> {
+  const entries = await readdir(datasetDir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => path.relative(datasetDir, path.join(e.parentPath, e.name)))
+    .sort();
+}
+
+/** Fills the file system: writes until ENOSPC, leaving what fitted. Returns the filler's path. */
+async function fill(dir: string): Promise<string> {
+  const filler = path.join(dir, 'filler');
+  const error = await writeFile(filler, Buffer.alloc(4 * 1024 * 1024, 1)).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toMatchObject({ code: 'ENOSPC' });
+  return filler;
+}
+
+describe('lake writer on a real full disk (tmpfs)', () => {
+  it('fails with a retriable LakeWriteError, commits nothing, leaves no file behind, and writes the batch once space returns', async (test) => {
+    await using disk = await mountSmallDisk('1m', test);
+    const root = path.join(disk.dir, 'lake');
+    const datasetDir = path.join(root, 'market_data');
+    const writer = await LakeWriter.open(root);
+    try {
+      await writer.write(marketData, bars(0, 10));
+      const before = await readManifest(datasetDir, 'market_data');
+      const filesBefore = await filesOf(datasetDir);
+      expect(filesBefore).toEqual([MANIFEST_FILE, ...before.files.map((f) => f.path)].sort());
+
+      const filler = await fill(disk.dir);
+      const failure = await writer.write(marketData, bars(10, 500)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(LakeWriteError);
+      expect(failure).toMatchObject({ code: 'LAKE_WRITE', retriable: true });
+      expect((failure as Error).message).toMatch(/^market_data: writing the lake failed: .*no space left/i);
+      expect((failure as Error).cause).toMatchObject({ code: 'ENOSPC' });
+
+      // Nothing committed, nothing half written: the manifest on disk and the writer's are the
+      // old ones, and no Parquet or temporary file is left.
+      expect(await readManifest(datasetDir, 'market_data')).toEqual(before);
+      expect(await writer.manifest('market_data')).toEqual(before);
+      expect(await filesOf(datasetDir)).toEqual(filesBefore);
+
+      // Still full: the retry fails the same way and leaves the same state.
+      await expect(writer.write(marketData, bars(10, 500))).rejects.toMatchObject({ retriable: true });
+      expect(await filesOf(datasetDir)).toEqual(filesBefore);
+
+      await rm(filler);
+      const commit = await writer.write(marketData, bars(10, 500));
+      expect(commit).toMatchObject({ written: 500, skipped: 0, manifestVersion: before.version + 1 });
+    } finally {
+      await writer.close();
+    }
+
+    // A new writer finds the batch committed once and nothing else.
+    const reopened = await LakeWriter.open(root);
+    try {
+      const manifest = await reopened.manifest('market_data');
+      expect(manifest.lastPosition).toBe('509');
+      expect(manifest.files.reduce((n, f) => n + f.rows, 0)).toBe(510);
+      expect(await filesOf(datasetDir)).toEqual([MANIFEST_FILE, ...manifest.files.map((f) => f.path)].sort());
+      expect(await reopened.write(marketData, bars(10, 500))).toMatchObject({ written: 0, skipped: 500 });
+    } finally {
+      await reopened.close();
+    }
+  });
+});
