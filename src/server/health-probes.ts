@@ -36,9 +36,10 @@ const RETENTION_EVERY_MS = 60_000;
  * The log takes an append: one small entry on HEALTH_TOPIC, acknowledged durable as every append
  * is (fsync on the file log, the JetStream ack on NATS, the AOF on Redis), so a full disk, a
  * read-only volume or a broker refusing writes shows here, not only a dead connection. Retention
- * runs on the topic at most once a minute so it stays an hour of probes (on the file log, whole
- * segments are dropped: the topic holds at most one segment then); a failing retention fails the
- * check, since the log then refuses part of its work.
+ * runs on the topic at most once a minute so it keeps an hour of probes, at most 1 MiB. The file
+ * log drops whole sealed segments only, so there the topic holds up to one segment more (64 MiB by
+ * default: over a million probes of about 50 bytes). A failing retention fails the check: the log
+ * then refuses part of its work.
  */
 export function logProbe(
   log: Log,

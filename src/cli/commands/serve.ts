@@ -5,6 +5,7 @@ import { defaultLogSpec, openLog } from '../../log/open-log.ts';
 import { PrometheusMetrics } from '../../observe/prometheus.ts';
 import { startStage1 } from '../../pipeline/stage1.ts';
 import { startStatusServer } from '../../server/http-server.ts';
+import type { StageView } from '../../server/health-probes.ts';
 import { stage1View, stage2View } from '../../server/stage-views.ts';
 import type { TierflowHealthReport } from '../../server/tierflow-health.ts';
 import { healthSettings, tierflowHealth } from '../../server/tierflow-health.ts';
@@ -95,7 +96,7 @@ export function registerServe(program: Command): void {
           onBackgroundError: report,
         });
         opened.push(() => tf.close());
-        let view;
+        let view: (() => Promise<StageView>) | undefined;
         if (log && tf.wal) {
           const stage = await startStage2({ wal: tf.wal, lakeRoot, metrics, onError: report });
           opened.push(() => stage.stop());
