@@ -3,11 +3,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { tableFromIPC, tableToIPC } from 'apache-arrow';
 import { allDatasets, findDataset, marketData } from '../src/datasets/index.ts';
-import { prepareUpsert } from '../src/hot/hot-only-writer.ts';
 import { ident } from '../src/hot/sql.ts';
 import { createTierflow } from '../src/index.ts';
 import type { Tierflow } from '../src/index.ts';
-import { openLakeQuery } from '../src/lake/duckdb-lake.ts';
 import { lakeTable } from '../src/lake/arrow-table.ts';
 import { lakeBatchOf } from '../src/lake/lake-batch.ts';
 import { createFileLog } from '../src/log/file/index.ts';
@@ -20,7 +18,10 @@ import type { BarInput } from './bars.ts';
 import { syntheticBars } from './bars.ts';
 import type { Figure } from './report.ts';
 import { report } from './report.ts';
-import { percentile } from './stats.ts';
+import { lakeMarketDataRows } from './lake-rows.ts';
+import { marketDataEvent, marketDataRows } from './market-event.ts';
+import { ms, percentile } from './stats.ts';
+import { waitFor } from './wait.ts';
 import { benchWorkDir } from './work-dir.ts';
 import { batches, writeConcurrently, writeOnSchedule } from './writes.ts';
 
@@ -56,18 +57,6 @@ const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const makeBars = (first: number, count: number): BarInput[] =>
   syntheticBars({ first, count, symbols: 1_000 });
 
-function ms(n: number): number {
-  return Math.round(n * 10) / 10;
-}
-
-async function waitFor(condition: () => Promise<boolean> | boolean, what: string, timeoutMs = 300_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`wal bench: ${what} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 type CodecCost = { encodeMs: number; decodeMs: number; bytes: number };
 
 /**
@@ -77,17 +66,7 @@ type CodecCost = { encodeMs: number; decodeMs: number; bytes: number };
  * V8 reuse the strings it parsed last time and flatters JSON.
  */
 function codecCost(list: BarInput[][]): Record<'text' | 'json' | 'arrow', CodecCost> {
-  const events = list.map((batch) => {
-    const rows = prepareUpsert(marketData as never, batch).rows as Record<string, unknown>[];
-    return {
-      dataset: marketData.name,
-      schemaVersion: marketData.version,
-      op: 'u' as const,
-      rows,
-      eventTimes: rows.map((r) => r[marketData.eventTime] as string),
-      writtenAt: new Date().toISOString(),
-    };
-  });
+  const events = list.map((batch) => marketDataEvent(marketDataRows(batch)));
   const measure = <T>(
     encode: (e: (typeof events)[number]) => T,
     decode: (t: T) => unknown,
@@ -249,7 +228,13 @@ export async function run(): Promise<void> {
       await writeConcurrently(tf, list, writers);
       const appended = performance.now();
       const last = (await log.stats(WAL_TOPIC)).last!;
-      await waitFor(() => tf.wal!.hotProcessor.appliedThrough === last, `${backend.name}: hot caught up`);
+      const hotTimeoutMs = 300_000;
+      await waitFor(
+        () => tf.wal!.hotProcessor.appliedThrough === last,
+        hotTimeoutMs,
+        10,
+        () => `wal bench: ${backend.name}: hot caught up within ${hotTimeoutMs} ms`,
+      );
       const hotDone = performance.now();
       await stage2.waitCaughtUp(300_000);
       const done = performance.now();
@@ -261,11 +246,7 @@ export async function run(): Promise<void> {
       };
       const hotRows = await tf.repositories.marketData.count();
       await stage2.stop();
-      let lakeRows: number;
-      {
-        await using lake = await openLakeQuery(lakeRoot, allDatasets);
-        lakeRows = Number((await lake.query('SELECT count(*) AS n FROM market_data'))[0]!.n);
-      }
+      const lakeRows = await lakeMarketDataRows(lakeRoot);
       if (hotRows !== ROWS || lakeRows !== ROWS)
         throw new Error(`${backend.name}: ${ROWS} rows appended, ${hotRows} hot, ${lakeRows} in the lake`);
       notes.push(

@@ -1,5 +1,6 @@
 import type { Tierflow } from '../src/index.ts';
 import type { BarInput } from './bars.ts';
+import { sleepUntil } from './wait.ts';
 
 /** Rows cut into batches of `size`. */
 export function batches(rows: BarInput[], size: number): BarInput[][] {
@@ -57,10 +58,6 @@ export async function writeOnSchedule(
 ): Promise<number[]> {
   const LEAD_MS = 10;
   const t0 = performance.now();
-  const sleepUntil = async (at: number) => {
-    const wait = at - performance.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-  };
   const pending = Array.from({ length: count }, async (_, k) => {
     const due = t0 + (k * 1000) / perSecond;
     await sleepUntil(due - LEAD_MS);
@@ -70,4 +67,39 @@ export async function writeOnSchedule(
     return performance.now() - due;
   });
   return Promise.all(pending);
+}
+
+/** What writePaced saw: per batch, in ms (performance.now() for `acks`), and the run's length. */
+export interface PacedWrites {
+  /** When each batch was acknowledged. */
+  acks: number[];
+  /** How late each batch started after it was due (its predecessor still being written). */
+  slips: number[];
+  /** Each batch's latency, from when it started. */
+  latencies: number[];
+  /** Seconds from the first batch due to the last acknowledged. */
+  seconds: number;
+}
+
+/**
+ * One writer upserting batch `k` when it is due, `(k + 1) / perSecond` seconds after the call, or
+ * when batch `k - 1` is acknowledged if that is later: open loop by time, but never two batches in
+ * flight (writeOnSchedule starts every batch when due).
+ */
+export async function writePaced(tf: Tierflow, list: BarInput[][], perSecond: number): Promise<PacedWrites> {
+  const acks: number[] = new Array(list.length);
+  const slips: number[] = [];
+  const latencies: number[] = [];
+  const interval = 1000 / perSecond;
+  const t0 = performance.now() + interval;
+  for (let k = 0; k < list.length; k++) {
+    const due = t0 + k * interval;
+    await sleepUntil(due);
+    const sent = performance.now();
+    slips.push(sent - due);
+    await tf.repositories.marketData.upsert(list[k]! as never);
+    acks[k] = performance.now();
+    latencies.push(acks[k]! - sent);
+  }
+  return { acks, slips, latencies, seconds: (performance.now() - t0) / 1000 };
 }
