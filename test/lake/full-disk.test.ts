@@ -1,4 +1,5 @@
-import { readdir, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Change } from '../../src/core/index.ts';
@@ -103,6 +104,57 @@ describe('lake writer on a real full disk (tmpfs)', () => {
       expect(await reopened.write(marketData, bars(10, 500))).toMatchObject({ written: 0, skipped: 500 });
     } finally {
       await reopened.close();
+    }
+  });
+
+  it('removes the Parquet file it renamed into place when the manifest commit then fails for space', async (test) => {
+    await using disk = await mountSmallDisk('1m', test);
+    const root = path.join(disk.dir, 'lake');
+    const datasetDir = path.join(root, 'market_data');
+    const { bsize } = await statfs(disk.dir);
+    // A batch whose Parquet file ends well inside a page, measured on a scratch lake: the disk
+    // gets exactly the pages that file needs, so the manifest commit after it finds none.
+    const scratch = await mkdtemp(path.join(tmpdir(), 'tierflow-lake-measure-'));
+    let rows = 100;
+    let fileBytes = 0;
+    try {
+      for (; ; rows += 37) {
+        const measuring = await LakeWriter.open(path.join(scratch, String(rows)));
+        await measuring.write(marketData, bars(0, 10));
+        const [file] = (await measuring.write(marketData, bars(10, rows))).files;
+        await measuring.close();
+        fileBytes = file!.bytes;
+        if (fileBytes % bsize > 512 && fileBytes % bsize < bsize - 512) break;
+      }
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+    const pages = Math.ceil(fileBytes / bsize);
+
+    const writer = await LakeWriter.open(root);
+    try {
+      await writer.write(marketData, bars(0, 10));
+      const before = await readManifest(datasetDir, 'market_data');
+      const filesBefore = await filesOf(datasetDir);
+      const filler = await fill(disk.dir);
+      await truncate(filler, (await stat(filler)).size - pages * bsize);
+      expect((await statfs(disk.dir)).bavail).toBe(pages);
+
+      const failure = await writer.write(marketData, bars(10, rows)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(failure).toBeInstanceOf(LakeWriteError);
+      expect(failure).toMatchObject({ code: 'LAKE_WRITE', retriable: true });
+      expect(await readManifest(datasetDir, 'market_data')).toEqual(before);
+      expect(await filesOf(datasetDir)).toEqual(filesBefore);
+      // The space the Parquet file took is back: it was removed, not left for the next open.
+      expect((await statfs(disk.dir)).bavail).toBe(pages);
+
+      await rm(filler);
+      expect(await writer.write(marketData, bars(10, rows))).toMatchObject({ written: rows });
+    } finally {
+      await writer.close();
     }
   });
 });
