@@ -332,7 +332,10 @@ describe('NATS JetStream log', () => {
     });
     const refused = await mine.append(limited, [{ payload: text('x') }]).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(StreamSettingsError);
-    expect((refused as StreamSettingsError).problems).toEqual(['max_age is 3600 s', 'max_msgs is 1000']);
+    expect((refused as StreamSettingsError).problems).toEqual([
+      'max_age is 3600 s',
+      'max_msgs is 1000 with discard old',
+    ]);
     await expect(mine.stats(limited)).rejects.toBeInstanceOf(StreamSettingsError);
     expect(metrics.failures(limited, 'settings')).toBe(2);
     expect((await jsm.streams.info(names.stream(limited))).state.messages).toBe(0);
@@ -343,6 +346,9 @@ describe('NATS JetStream log', () => {
       subjects: [names.subject(generous)],
       description: 'made by hand',
       duplicate_window: nanos(10 * 60_000),
+      // A cap that refuses appends when reached, instead of dropping entries.
+      max_bytes: 1024 * 1024 * 1024,
+      discard: 'new',
     });
     expect(await mine.append(generous, [{ payload: text('y') }])).toEqual([1n]);
     expect(metrics.failures(generous, 'settings')).toBe(0);

@@ -15,10 +15,12 @@ export function unsafeSettings(found: StreamConfig, wanted: Partial<StreamConfig
     problems.push(
       `retention is "${found.retention}": the server would delete entries groups have not committed`,
     );
-  // Server-side limits drop entries whether a group committed them or not; tierflow's retention does it safely.
+  // Server-side limits drop entries whether a group committed them or not; tierflow's retention
+  // does it safely. A size or count limit with discard "new" refuses appends instead, loudly.
   if (found.max_age > 0) problems.push(`max_age is ${found.max_age / 1e9} s`);
-  if (found.max_bytes > 0) problems.push(`max_bytes is ${found.max_bytes}`);
-  if (found.max_msgs > 0) problems.push(`max_msgs is ${found.max_msgs}`);
+  const drops = found.discard !== 'new';
+  if (drops && found.max_bytes > 0) problems.push(`max_bytes is ${found.max_bytes} with discard old`);
+  if (drops && found.max_msgs > 0) problems.push(`max_msgs is ${found.max_msgs} with discard old`);
   if (found.max_msgs_per_subject > 0) problems.push(`max_msgs_per_subject is ${found.max_msgs_per_subject}`);
   if (wanted.storage === 'file' && found.storage !== 'file')
     problems.push(`storage is "${found.storage}": a restart of the server would lose every entry`);
