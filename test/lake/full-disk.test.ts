@@ -55,6 +55,30 @@ async function fill(dir: string): Promise<string> {
   return filler;
 }
 
+/**
+ * A batch size whose Parquet file (after a first batch of 10) ends well inside a page of `bsize`,
+ * and that file's size: measured by writing it to a scratch lake.
+ */
+async function measureBatch(bsize: number): Promise<{ rows: number; fileBytes: number }> {
+  const scratch = await mkdtemp(path.join(tmpdir(), 'tierflow-lake-measure-'));
+  try {
+    for (let rows = 100; rows < 2000; rows += 37) {
+      const measuring = await LakeWriter.open(path.join(scratch, String(rows)));
+      try {
+        await measuring.write(marketData, bars(0, 10));
+        const [file] = (await measuring.write(marketData, bars(10, rows))).files;
+        const fileBytes = file!.bytes;
+        if (fileBytes % bsize > 512 && fileBytes % bsize < bsize - 512) return { rows, fileBytes };
+      } finally {
+        await measuring.close();
+      }
+    }
+    throw new Error(`no batch size found whose Parquet file ends inside a ${bsize}-byte page`);
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
 describe('lake writer on a real full disk (tmpfs)', () => {
   it('fails with a retriable LakeWriteError, commits nothing, leaves no file behind, and writes the batch once space returns', async (test) => {
     await using disk = await mountSmallDisk('1m', test);
@@ -114,21 +138,7 @@ describe('lake writer on a real full disk (tmpfs)', () => {
     const { bsize } = await statfs(disk.dir);
     // A batch whose Parquet file ends well inside a page, measured on a scratch lake: the disk
     // gets exactly the pages that file needs, so the manifest commit after it finds none.
-    const scratch = await mkdtemp(path.join(tmpdir(), 'tierflow-lake-measure-'));
-    let rows = 100;
-    let fileBytes = 0;
-    try {
-      for (; ; rows += 37) {
-        const measuring = await LakeWriter.open(path.join(scratch, String(rows)));
-        await measuring.write(marketData, bars(0, 10));
-        const [file] = (await measuring.write(marketData, bars(10, rows))).files;
-        await measuring.close();
-        fileBytes = file!.bytes;
-        if (fileBytes % bsize > 512 && fileBytes % bsize < bsize - 512) break;
-      }
-    } finally {
-      await rm(scratch, { recursive: true, force: true });
-    }
+    const { rows, fileBytes } = await measureBatch(bsize);
     const pages = Math.ceil(fileBytes / bsize);
 
     const writer = await LakeWriter.open(root);
