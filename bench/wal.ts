@@ -12,6 +12,7 @@ import { createFileLog } from '../src/log/file/index.ts';
 import type { Log } from '../src/log/log.ts';
 import { decodeEvent, encodeEvent } from '../src/events/data-written-event.ts';
 import { encodeJsonEvent } from '../src/events/event-json.ts';
+import { opToWire } from '../src/events/wire-op.ts';
 import { startStage2 } from '../src/wal/stage2.ts';
 import { WAL_TOPIC } from '../src/wal/wal-entry.ts';
 import type { BarInput } from './bars.ts';
@@ -82,7 +83,8 @@ function codecCost(list: BarInput[][]): Record<'text' | 'json' | 'arrow', CodecC
   };
   const columnsOf = (e: (typeof events)[number]) => {
     const columns = Object.keys(e.rows[0]!);
-    return { ...e, columns, values: columns.map((c) => e.rows.map((r) => r[c])) };
+    // Version 1 carries the operation's word ('upsert'), not the ChangeOp.
+    return { ...e, op: opToWire(e.op), columns, values: columns.map((c) => e.rows.map((r) => r[c])) };
   };
   const lakeBatch = (e: (typeof events)[number]) =>
     lakeBatchOf(
