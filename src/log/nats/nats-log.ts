@@ -1,4 +1,4 @@
-import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, StreamInfo } from '@nats-io/jetstream';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
@@ -26,7 +26,6 @@ import { readTopic } from './reader.ts';
 import { applyRetention } from './retention.ts';
 import { positionOf, sequenceOf } from './sequence.ts';
 import { StreamRecreatedError, StreamSettingsError } from './stream-errors.ts';
-import type { StreamInfo } from '@nats-io/jetstream';
 import { TopicStreams } from './topic-streams.ts';
 
 const BACKEND = 'nats';
@@ -173,9 +172,9 @@ class NatsLog implements Log {
   private checkTakenFrom(stored: StoredPosition, topic: string, info: StreamInfo): void {
     let detail: string | undefined;
     if (stored.streamCreated !== undefined && stored.streamCreated !== info.created)
-      detail = `${stored.group} holds ${stored.position}, committed on the stream created at ${stored.streamCreated}; the stream now was created at ${info.created}`;
+      detail = `${stored.subject} holds ${stored.position}, committed on the stream created at ${stored.streamCreated}; the stream now was created at ${info.created}`;
     else if (stored.position > positionOf(info.state.last_seq))
-      detail = `${stored.group} holds ${stored.position}, beyond the stream's last sequence ${info.state.last_seq}`;
+      detail = `${stored.subject} holds ${stored.position}, beyond the stream's last sequence ${info.state.last_seq}`;
     if (detail === undefined) return;
     this.options.metrics.count(METRIC.logStreamCheckFailures, {
       backend: BACKEND,

@@ -78,7 +78,7 @@ export class GroupOffsets {
       // Commits before streams were stamped hold the sequence alone.
       const parsed = /^(\d+)(?: (\S+))?$/.exec(text);
       if (!parsed) throw new RecordDecodeError(`${subject} holds "${text}", not a position`);
-      return { group: subject, position: BigInt(parsed[1]!), streamCreated: parsed[2] };
+      return { subject, position: BigInt(parsed[1]!), streamCreated: parsed[2] };
     } catch (error) {
       if (isStreamNotFound(error)) return undefined; // no group has committed yet
       throw error;
@@ -107,8 +107,8 @@ export class GroupOffsets {
 }
 
 export interface StoredPosition {
-  /** The group's key in the bucket (its subject), for messages. */
-  group: string;
+  /** Where it is stored (`$KV.<bucket>.<group>.<topic>`), for messages. */
+  subject: string;
   position: Position;
   /** When the stream the position was taken from was created; undefined for an unstamped commit. */
   streamCreated: string | undefined;

@@ -152,11 +152,6 @@ export class TopicStreams {
     }
   }
 
-  /** Throws UnknownTopicError unless the topic's stream exists. */
-  async mustExist(topic: string): Promise<void> {
-    await this.info(topic);
-  }
-
   async topics(): Promise<string[]> {
     const found: string[] = [];
     // The server lists only streams whose subjects fall under the prefix.
