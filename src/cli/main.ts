@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerDb } from './commands/db.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerDlq } from './commands/dlq.ts';
 import { registerImport } from './commands/import.ts';
 import { registerLakeCompact } from './commands/lake-compact.ts';
 import { registerLake } from './commands/lake.ts';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerReplay(program);
   registerWal(program);
+  registerDlq(program);
   return program;
 }
 

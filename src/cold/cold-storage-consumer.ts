@@ -1,4 +1,7 @@
+import type { PipelineState } from '../core/index.ts';
 import { TierflowError } from '../core/index.ts';
+import { DeadLetters } from '../events/dead-letters.ts';
+import { RejectedEntryError } from '../events/rejected-entry.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
@@ -7,6 +10,7 @@ import type { BreakerOptions } from './breaker.ts';
 import { Breaker } from './breaker.ts';
 import { readEventHeaders } from '../events/event-headers.ts';
 import type { EventSink, EventToWrite } from './event-sink.ts';
+import { pendingSince } from './pending-since.ts';
 
 /** What PostgreSQL says of the transaction an event was appended in. */
 export type CommitStatus = 'committed' | 'aborted' | 'pending';
@@ -34,6 +38,8 @@ export const DEFAULT_MAX_BATCH_MS = 1_000;
 export interface ColdStorageConsumerOptions {
   topic: string;
   group?: string;
+  /** The name it reports under (/health, dead letters, metrics). Default 'cold-consumer'. */
+  pipeline?: string;
   /** Write to the lake once this many rows are buffered (default DEFAULT_MAX_BATCH_ROWS)… */
   maxBatchRows?: number;
   /** …or once the oldest buffered row has waited this long (default 1 s). */
@@ -68,6 +74,8 @@ export class CommitPendingError extends TierflowError {
 }
 
 interface Buffered extends EventToWrite {
+  /** The entry as read, for the dead-letter topic. */
+  entry: LogEntry;
   rows: number;
   xid: string | undefined;
   /** The log's timestamp of the entry. */
@@ -98,6 +106,11 @@ export class ColdStorageConsumer {
   private toForget: string[] = [];
   /** The last entry taken into the buffer, flushed or not. */
   private lastAdded: Position | undefined;
+  private readonly deadLetters: DeadLetters;
+  private failing: string | undefined;
+  private stopped: TierflowError | undefined;
+  private lagSeconds = 0;
+  private unregister: (() => void) | undefined;
   /** Rows committed to the lake by this consumer since it started. */
   rowsCommitted = 0;
   /** Opens when the lake keeps failing; events then wait in the log until a probe succeeds. */
@@ -109,7 +122,50 @@ export class ColdStorageConsumer {
     private readonly options: ColdStorageConsumerOptions,
   ) {
     this.group = options.group ?? 'cold-storage';
-    this.coldBreaker = new Breaker('cold', { metrics: options.metrics, ...options.breaker });
+    // An entry the lake can never take says nothing about the lake: it does not open the breaker.
+    this.coldBreaker = new Breaker('cold', {
+      metrics: options.metrics,
+      counts: (error) => !(error instanceof RejectedEntryError),
+      ...options.breaker,
+    });
+    this.deadLetters = new DeadLetters(log, this.metrics);
+  }
+
+  private get pipeline(): string {
+    return this.options.pipeline ?? 'cold-consumer';
+  }
+
+  /** How the consumer is doing, as /health reports it. */
+  state(): PipelineState {
+    return {
+      name: this.pipeline,
+      failing: this.failing,
+      lagSeconds: this.lagSeconds,
+      active: this.running !== undefined && !this.stopped,
+    };
+  }
+
+  /**
+   * The lag gauge, as of now: the age of the oldest event not yet in the lake (the log's time of
+   * the first entry after the group's commit), however long ago the last batch was written.
+   */
+  async refreshLag(): Promise<void> {
+    const committed = await this.log.committed(this.group, this.options.topic);
+    const pending = await pendingSince(this.log, this.options.topic, committed);
+    this.lagSeconds = pending.ageSeconds;
+    this.metrics.gauge(METRIC.coldLag, pending.ageSeconds);
+    this.metrics.gauge(METRIC.coldBacklog, pending.entries);
+  }
+
+  /** An error no retry can help (a misconfiguration, a corrupt manifest): stop, and say so until restarted. */
+  private stopFor(error: TierflowError): void {
+    if (this.stopped) return;
+    this.stopped = error;
+    this.failing = `stopped: ${error.message}`;
+    this.options.onError?.(error);
+    this.metrics.count(METRIC.pipelineStopped, { pipeline: this.pipeline });
+    if (this.timer) clearInterval(this.timer);
+    this.controller.abort();
   }
 
   private get metrics(): Metrics {
@@ -118,6 +174,7 @@ export class ColdStorageConsumer {
 
   start(): void {
     if (this.running) return;
+    this.unregister = this.metrics.onScrape(() => this.refreshLag());
     const maxMs = this.options.maxBatchMs ?? DEFAULT_MAX_BATCH_MS;
     this.timer = setInterval(
       () => {
@@ -144,7 +201,14 @@ export class ColdStorageConsumer {
       } catch (error) {
         // Stopping aborts the read: not a failure.
         if (signal.aborted) break;
-        if (!(error instanceof UnknownTopicError)) this.options.onError?.(error);
+        if (error instanceof TierflowError && !error.retriable && !(error instanceof UnknownTopicError)) {
+          this.stopFor(error);
+          break;
+        }
+        if (!(error instanceof UnknownTopicError)) {
+          this.failing = (error as Error).message;
+          this.options.onError?.(error);
+        }
         // No event yet (the topic appears with the first one), or a read failed: try again soon.
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -157,6 +221,7 @@ export class ColdStorageConsumer {
     // Events from before row counts were carried count as one row for batching.
     const rows = headers.rows ?? 1;
     this.buffer.push({
+      entry,
       position: entry.position,
       payload: entry.payload,
       rows,
@@ -166,7 +231,7 @@ export class ColdStorageConsumer {
     this.lastAdded = entry.position;
     this.bufferedRows += rows;
     this.oldestBuffered ??= Date.now();
-    this.metrics.gauge(METRIC.coldBacklog, this.bufferedRows);
+    this.metrics.gauge(METRIC.coldBufferedRows, this.bufferedRows);
   }
 
   /** Writes everything buffered to the lake, then commits the log position. Serialised. */
@@ -177,12 +242,12 @@ export class ColdStorageConsumer {
   }
 
   private async flushNow(): Promise<void> {
-    const batch = this.buffer;
+    let batch = this.buffer;
     if (batch.length === 0) return;
     const position = batch[batch.length - 1]!.position;
-    const oldest = this.oldestBuffered!;
     this.buffer = [];
     this.bufferedRows = 0;
+    this.metrics.gauge(METRIC.coldBufferedRows, 0);
     this.oldestBuffered = undefined;
     let backoff = this.options.backoffMs ?? 100;
     let counted = false;
@@ -203,12 +268,28 @@ export class ColdStorageConsumer {
         const discarded = batch.filter((e) => !kept.has(e));
         if (discarded.length > 0)
           this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded.length);
-        this.metrics.gauge(METRIC.coldLag, (Date.now() - oldest) / 1000);
+        this.failing = undefined;
+        await this.refreshLag().catch((error: unknown) => this.options.onError?.(error));
         // A superseded receipt must outlive the group commit: read again without it, its event's
         // ghost copy would count as committed.
         await this.forgetLater(discarded, batch[batch.length - 1]!.loggedAt);
         return;
       } catch (error) {
+        const rejected = error instanceof RejectedEntryError ? error : undefined;
+        const bad = rejected && batch.find((e) => e.position === rejected.position);
+        if (bad) {
+          // The entry can never be written: it goes to the dead-letter topic, the rest at once.
+          await this.deadLetter(bad, rejected);
+          batch = batch.filter((e) => e !== bad);
+          if (bad.xid !== undefined) this.toForget.push(bad.xid);
+          continue;
+        }
+        // Not the entry's fault and no retry can help: the batch waits in the log, the consumer stops.
+        if (error instanceof TierflowError && !error.retriable && !rejected) {
+          this.stopFor(error);
+          throw error;
+        }
+        this.failing = (error as Error).message;
         this.options.onError?.(error);
         // Stopping gives up on the batch: it was not committed, so it waits in the log for the next start.
         if (this.stopping) throw error;
@@ -266,8 +347,27 @@ export class ColdStorageConsumer {
     }
   }
 
+  /** Retried with backoff until the dead-letter topic takes it: the batch behind it must not pass it by. */
+  private async deadLetter(bad: Buffered, rejected: RejectedEntryError): Promise<void> {
+    let backoff = this.options.backoffMs ?? 100;
+    for (;;) {
+      try {
+        await this.deadLetters.send(this.pipeline, bad.entry, rejected);
+        this.options.onError?.(rejected);
+        return;
+      } catch (error) {
+        this.failing = (error as Error).message;
+        this.options.onError?.(error);
+        if (this.stopping) throw error;
+        await new Promise((resolve) => setTimeout(resolve, backoff));
+        backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
+      }
+    }
+  }
+
   /** Stops reading, writes what is buffered, commits, and returns. */
   async stop(): Promise<void> {
+    this.unregister?.();
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.controller.abort();

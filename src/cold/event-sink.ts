@@ -6,7 +6,9 @@ import type { LakeCommit, LakeWriter } from '../lake/lake-writer.ts';
 import type { PositionRun, RunOptions } from '../lake/position-map.ts';
 import { MAX_ROWS_PER_ENTRY, lakePosition, openRun } from '../lake/position-map.ts';
 import type { Position } from '../log/log.ts';
+import type { EventColumns } from '../events/data-written-event.ts';
 import { decodeEventColumns } from '../events/data-written-event.ts';
+import { RejectedEntryError } from '../events/rejected-entry.ts';
 
 /** A committed data-written event as the cold consumer hands it on: its log position and bytes. */
 export interface EventToWrite {
@@ -75,7 +77,7 @@ export class LakeEventSink implements EventSink {
         lakePosition(run, position, 0) + BigInt(MAX_ROWS_PER_ENTRY) > MAX_LAKE_POSITION
       )
         throw new LakePositionError(position);
-      const event = decodeEventColumns(payload, this.datasetOf);
+      const event = this.decode(position, payload);
       let builder = byDataset.get(event.dataset);
       if (!builder)
         byDataset.set(event.dataset, (builder = new LakeBatchBuilder(this.datasetOf(event.dataset))));
@@ -91,5 +93,14 @@ export class LakeEventSink implements EventSink {
     }
     for (const [name, builder] of byDataset)
       await this.lake.writeBatch(this.datasetOf(name), builder.build());
+  }
+
+  /** An event that cannot be decoded is a RejectedEntryError naming it: the consumer dead-letters it. */
+  private decode(position: Position, payload: Uint8Array): EventColumns {
+    try {
+      return decodeEventColumns(payload, this.datasetOf);
+    } catch (error) {
+      throw RejectedEntryError.of(position, error) ?? error;
+    }
   }
 }

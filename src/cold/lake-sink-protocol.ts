@@ -1,5 +1,6 @@
 import type { MetricCall } from '../observe/recorded-metrics.ts';
 import type { EventToWrite } from './event-sink.ts';
+import { RejectedEntryError } from '../events/rejected-entry.ts';
 
 /** Messages between WorkerEventSink (the consumer's thread) and lake-sink-worker.ts. */
 export interface LakeSinkWorkerData {
@@ -17,6 +18,8 @@ export interface SerialisedError {
   code?: string;
   retriable?: boolean;
   stack?: string;
+  /** A RejectedEntryError's entry and reason, so the consumer can dead-letter it. */
+  rejected?: { position: string; reasonCode: string };
 }
 
 export type FromWorker =
@@ -26,6 +29,10 @@ export type FromWorker =
   | { type: 'failed'; id: number; error: SerialisedError; metrics: MetricCall[] };
 
 export function serialiseError(error: unknown): SerialisedError {
+  const rejected =
+    error instanceof RejectedEntryError
+      ? { rejected: { position: error.position.toString(), reasonCode: error.reasonCode } }
+      : {};
   const e = error as { name?: string; message?: string; code?: string; retriable?: boolean; stack?: string };
   return {
     name: e?.name ?? 'Error',
@@ -33,5 +40,6 @@ export function serialiseError(error: unknown): SerialisedError {
     ...(typeof e?.code === 'string' ? { code: e.code } : {}),
     ...(typeof e?.retriable === 'boolean' ? { retriable: e.retriable } : {}),
     ...(e?.stack ? { stack: e.stack } : {}),
+    ...rejected,
   };
 }

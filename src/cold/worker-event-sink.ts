@@ -4,6 +4,7 @@ import type { Metrics } from '../observe/metrics.ts';
 import { noopMetrics } from '../observe/metrics.ts';
 import { replayMetrics } from '../observe/recorded-metrics.ts';
 import type { EventSink, EventToWrite } from './event-sink.ts';
+import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { FromWorker, LakeSinkWorkerData, SerialisedError, ToWorker } from './lake-sink-protocol.ts';
 
 /** A lake write that failed in the worker thread, with the worker's error code and message. */
@@ -14,6 +15,19 @@ export class LakeWorkerError extends TierflowError {
     });
     if (remote.stack) this.stack = `${this.stack}\n    --- in the lake worker ---\n${remote.stack}`;
   }
+}
+
+/** A worker's error on this side: a rejected entry stays one, so the consumer can dead-letter it. */
+function remoteError(remote: SerialisedError): TierflowError {
+  const error = new LakeWorkerError(remote);
+  if (!remote.rejected) return error;
+  const { position, reasonCode } = remote.rejected;
+  return new RejectedEntryError(
+    BigInt(position),
+    reasonCode,
+    remote.message.replace(/^log entry \d+ cannot be applied: /, ''),
+    error,
+  );
 }
 
 /** The worker thread died (an uncaught error, or it was terminated); the next write starts a new one. */
@@ -93,7 +107,7 @@ export class WorkerEventSink implements EventSink {
           const request = waiting.get(message.id);
           waiting.delete(message.id);
           if (message.type === 'done') request?.resolve();
-          else request?.reject(new LakeWorkerError(message.error));
+          else request?.reject(remoteError(message.error));
         }
       });
       // 'error' (an uncaught error) is followed by 'exit'; whichever comes first fails what waits.

@@ -14,7 +14,7 @@ export interface Metrics {
   /**
    * Runs `refresh` before every scrape, so gauges show the world when read, not when last touched
    * (a lag is the age of what is still not done). Returns the function that unregisters it. A
-   * refresh that fails is reported by the scrape and leaves the gauges as they were.
+   * refresh that fails leaves its gauges as they were and is counted (metrics_refresh_errors_total).
    */
   onScrape(refresh: () => void | Promise<void>): () => void;
 }
@@ -65,6 +65,12 @@ export const METRIC = {
   walCheckpointAge: 'wal_checkpoint_age_seconds',
   /** Replay: entries re-applied; labels target. */
   replayOperations: 'replay_operations_total',
+  /** Entries a pipeline could not apply and put on the dead-letter topic; labels pipeline, topic, code. */
+  deadLetters: 'dead_letters_total',
+  /** Pipelines stopped by an error no retry can help (fix, then restart); labels pipeline. */
+  pipelineStopped: 'pipeline_stopped_total',
+  /** 1 while this process owns the work a lease guards (the schema's hot processor); labels tier. */
+  processorActive: 'wal_processor_active',
   /** Log: appends refused (fsync failure, full disk, server error); labels backend, reason. */
   walAppendErrors: 'wal_append_errors_total',
   /** Log retention: entries dropped; labels backend, topic. */

@@ -11,7 +11,8 @@ const HELP: Record<string, string> = {
     'Outbox relay tries that left their batch for later: fast-path transactions held the relay lock',
   cold_events_discarded_total:
     'Events the cold consumer did not write because their hot transaction rolled back',
-  cold_storage_lag_seconds: 'Age of the oldest row in the last batch committed to the lake',
+  cold_storage_lag_seconds:
+    'Age of the oldest event not yet in the lake (log time of the first entry after the group commit), as of the scrape',
   cold_storage_backlog_entries:
     'Log entries after the cold consumer group committed position: events not yet in the lake, as of the scrape',
   cold_storage_buffered_rows:
@@ -37,6 +38,11 @@ const HELP: Record<string, string> = {
   wal_checkpoint_age_seconds: 'Seconds since a WAL processor checkpoint last moved',
   replay_operations_total: 'WAL entries re-applied by replay, by target',
   hot_pool_errors_total: 'Errors of idle PostgreSQL connections',
+  metrics_refresh_errors_total: 'Scrape-time gauge refreshes that failed; those gauges show their last value',
+  dead_letters_total: 'Log entries a pipeline could not apply, put on the dead-letter topic with the reason',
+  pipeline_stopped_total:
+    'Pipelines stopped by an error no retry can help; they stay stopped until restarted',
+  wal_processor_active: '1 while this process holds the lease of the schema hot processor, else 0',
 };
 
 const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -112,10 +118,13 @@ export class PrometheusMetrics implements Metrics {
 
   /**
    * The Prometheus text exposition of every metric, after every scrape refresher has run. A
-   * refresher that fails fails the scrape: a stale gauge must not pass for a fresh one.
+   * refresher that fails (PostgreSQL down, say) leaves its gauges as they were and is counted in
+   * `metrics_refresh_errors_total`: the scrape still answers, since an outage is when metrics matter.
    */
   async text(): Promise<string> {
-    await Promise.all([...this.refreshers].map(async (r) => r()));
+    const results = await Promise.allSettled([...this.refreshers].map(async (r) => r()));
+    const failed = results.filter((r) => r.status === 'rejected').length;
+    if (failed > 0) this.count('metrics_refresh_errors_total', {}, failed);
     return this.registry.metrics();
   }
 

@@ -1,6 +1,7 @@
+import type { PipelineState } from '../core/index.ts';
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
-import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import { noopMetrics } from '../observe/metrics.ts';
 import type { Tierflow } from '../tierflow.ts';
 import { ColdStorageConsumer } from '../cold/cold-storage-consumer.ts';
 import { CommitReceipts } from './commit-receipts.ts';
@@ -10,6 +11,9 @@ import type { LakeThread } from '../cold/open-lake-sink.ts';
 import { openLakeSink } from '../cold/open-lake-sink.ts';
 import { OutboxRelay } from './outbox-relay.ts';
 import { waitCaughtUp } from '../core/wait-caught-up.ts';
+import { assertLogFitsPositions } from '../cold/log-fits-positions.ts';
+import type { RetentionSettings } from '../log/retention/index.ts';
+import { startStageRetention } from '../cold/stage-retention.ts';
 
 export { EVENT_TOPIC };
 export const COLD_GROUP = 'cold-storage';
@@ -22,6 +26,8 @@ export interface Stage1Status {
   coldBreaker: string;
   eventLogBreaker: string;
   caughtUp: boolean;
+  /** The cold consumer of this process. */
+  pipelines: PipelineState[];
 }
 
 export interface Stage1 {
@@ -55,12 +61,15 @@ export async function startStage1(options: {
    */
   lakeThread?: LakeThread;
   onError?: (error: unknown) => void;
+  /** Retention of the event topic (never past the cold group's commit). Default: from the environment. */
+  retention?: RetentionSettings | false;
 }): Promise<Stage1> {
   const { tf, log } = options;
   if (!(tf.writer instanceof DualStorageWriter))
     throw new Error(
       'stage 1 needs a tierflow in dual-write mode (mode: "dual-write" or TIERFLOW_MODE=dual-write)',
     );
+  assertLogFitsPositions(log, 'stage 1');
   const writer = tf.writer;
   const metrics = options.metrics ?? noopMetrics;
   const sink = await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });
@@ -80,6 +89,12 @@ export async function startStage1(options: {
   });
   relay.start();
   consumer.start();
+  const retention = startStageRetention(log, options.retention, {
+    topic: EVENT_TOPIC,
+    group: COLD_GROUP,
+    metrics,
+    onError: options.onError,
+  });
   if (options.directAppend ?? true) writer.publishTo(log);
 
   const coldBacklog = async () => {
@@ -89,7 +104,6 @@ export async function startStage1(options: {
   const status = async (): Promise<Stage1Status> => {
     const outboxBacklog = await relay.backlog();
     const cold = await coldBacklog();
-    metrics.gauge(METRIC.coldBacklog, cold);
     return {
       outboxBacklog,
       coldBacklog: cold,
@@ -97,6 +111,7 @@ export async function startStage1(options: {
       coldBreaker: consumer.coldBreaker.state,
       eventLogBreaker: writer.logBreaker.state,
       caughtUp: outboxBacklog === 0 && cold === 0,
+      pipelines: [consumer.state()],
     };
   };
   let stopped: Promise<void> | undefined;
@@ -109,6 +124,7 @@ export async function startStage1(options: {
       stopped ??= (async () => {
         // From here the writer's events wait in the outbox for the next start.
         writer.publishTo(undefined);
+        await retention?.stop();
         await relay.stop();
         try {
           await consumer.stop();

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { TierflowError } from '../core/index.ts';
 import type { Position } from '../log/log.ts';
 import { ident, qualified } from '../hot/sql.ts';
 
@@ -33,16 +34,45 @@ export async function readCheckpoint(
   return row ? { position: BigInt(row.position), updatedAt: new Date(Number(row.updated_ms)) } : undefined;
 }
 
-/** Inside the caller's transaction. */
-export async function saveCheckpoint(
+/** Another processor moved the checkpoint since this one read it: this one no longer owns the work. */
+export class CheckpointMovedError extends TierflowError {
+  constructor(processor: string, expected: Position | undefined, found: Position | undefined) {
+    super(
+      'CHECKPOINT_MOVED',
+      `WAL checkpoint "${processor}" is at ${found ?? 'none'}, not at ${expected ?? 'none'} where this processor read from: another processor applied those entries (it resumes from the stored checkpoint)`,
+      { retriable: true },
+    );
+  }
+}
+
+/**
+ * Moves a checkpoint from `from` (undefined: none yet) to `to`, inside the caller's transaction, and
+ * only from there: the row is locked, so of two processors that read from the same checkpoint only
+ * the first to commit moves it, and the other's transaction fails with CheckpointMovedError before
+ * its rows commit. A checkpoint therefore only moves forward, and no entry is applied after a
+ * newer one of the same key was (a row deleted since would come back).
+ */
+export async function advanceCheckpoint(
   client: pg.PoolClient,
   schema: string,
   processor: string,
-  position: Position,
+  from: Position | undefined,
+  to: Position,
 ): Promise<void> {
-  await client.query(
-    `INSERT INTO ${qualified(schema, CHECKPOINTS_TABLE)} (processor, position) VALUES ($1, $2)
-     ON CONFLICT (processor) DO UPDATE SET position = excluded.position, updated_at = now()`,
-    [processor, position.toString()],
-  );
+  if (from !== undefined && to <= from)
+    throw new RangeError(`a checkpoint only moves forward (${from} → ${to})`);
+  const table = qualified(schema, CHECKPOINTS_TABLE);
+  const { rowCount } =
+    from === undefined
+      ? await client.query(
+          `INSERT INTO ${table} (processor, position) VALUES ($1, $2) ON CONFLICT (processor) DO NOTHING`,
+          [processor, to.toString()],
+        )
+      : await client.query(
+          `UPDATE ${table} SET position = $3, updated_at = now() WHERE processor = $1 AND position = $2`,
+          [processor, from.toString(), to.toString()],
+        );
+  if (rowCount === 1) return;
+  const found = await readCheckpoint(client, schema, processor);
+  throw new CheckpointMovedError(processor, from, found?.position);
 }

@@ -14,6 +14,6 @@ export const WAL_COLD_GROUP = 'wal-cold';
  */
 export class ColdStorageProcessor extends ColdStorageConsumer {
   constructor(log: Log, sink: EventSink, options: Partial<ColdStorageConsumerOptions> = {}) {
-    super(log, sink, { topic: WAL_TOPIC, group: WAL_COLD_GROUP, ...options });
+    super(log, sink, { topic: WAL_TOPIC, group: WAL_COLD_GROUP, pipeline: 'cold-processor', ...options });
   }
 }

@@ -1,5 +1,11 @@
-import type { Dataset } from '../core/index.ts';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import type { Dataset, PipelineState } from '../core/index.ts';
+import { TierflowError } from '../core/index.ts';
+import { DeadLetters } from '../events/dead-letters.ts';
+import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { HotStore } from '../hot/hot-store.ts';
+import type { HeldLease, LeaseOptions } from '../hot/lease.ts';
+import { PgLease } from '../hot/lease.ts';
 import { toHotError } from '../hot/pg-errors.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { UnknownTopicError } from '../log/errors.ts';
@@ -8,8 +14,9 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { HotEntry } from './apply-to-hot.ts';
 import { applyToHot, hotEntryOf } from './apply-to-hot.ts';
-import { readCheckpoint, saveCheckpoint } from './checkpoints.ts';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { CheckpointMovedError, advanceCheckpoint, readCheckpoint } from './checkpoints.ts';
+import { isEntryLevelHotError } from './entry-level-error.ts';
+import { pendingSince } from '../cold/pending-since.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 
 export interface HotStorageProcessorOptions {
@@ -23,6 +30,10 @@ export interface HotStorageProcessorOptions {
   datasetOf: (name: string) => Dataset<unknown, unknown>;
   metrics?: Metrics;
   onError?: (error: unknown) => void;
+  /** The lease that makes one processor per schema and name apply, wherever tierflow runs. */
+  lease?: LeaseOptions;
+  /** While another process applies: how often this one reads the checkpoint (for `ack: 'hot'`). Default 25 ms. */
+  followMs?: number;
 }
 
 interface Waiter {
@@ -30,27 +41,52 @@ interface Waiter {
   resolve: () => void;
 }
 
+/** Not a failure of this processor: the lease moved, or this processor was stopped. */
+class Interrupted extends Error {}
+
 /**
  * Stage 2's hot side: reads the WAL from its checkpoint and applies each batch of entries in one
  * PostgreSQL transaction, together with the new checkpoint, so rows and checkpoint commit or
  * fail together. Application is idempotent (applyToHot), so a batch read again after a crash
- * changes nothing. While PostgreSQL is down the batch is retried with backoff and entries wait in
- * the log; every failure is reported through `onError` and `write_errors_total{tier="hot"}`.
+ * changes nothing.
+ *
+ * Many processes may run one: a PostgreSQL advisory lock (PgLease) lets one apply at a time and
+ * hands over when it dies; the others follow the checkpoint, so `ack: 'hot'` works in every
+ * process. The checkpoint moves only from where the transaction's reader started
+ * (advanceCheckpoint), which fences an owner that lost its lease without knowing yet.
+ *
+ * Failures: a retriable one (PostgreSQL down) is retried with backoff while entries wait in the
+ * log; an entry that can never be applied goes to the dead-letter topic and the processor moves
+ * on; any other error stops the processor, loudly (`pipeline_stopped_total`, `state().failing`).
  */
 export class HotStorageProcessor {
   private readonly controller = new AbortController();
   private running: Promise<void> | undefined;
   private waiters: Waiter[] = [];
-  /** The last position applied (and checkpointed) by this processor, or by an earlier run. */
+  private readonly lease: PgLease;
+  private readonly deadLetters: DeadLetters;
+  private failing: string | undefined;
+  private stopped: TierflowError | undefined;
+  private active = false;
+  private unregister: (() => void) | undefined;
+  private lagSeconds = 0;
+  /** The last position applied (and checkpointed), by this processor or another one. */
   appliedThrough: Position | undefined;
-  /** Rows inserted, changed or deleted since start. */
+  /** Rows inserted, changed or deleted by this process since start. */
   rowsApplied = 0;
 
   constructor(
     private readonly hot: HotStore,
     private readonly log: Log,
     private readonly options: HotStorageProcessorOptions,
-  ) {}
+  ) {
+    this.lease = new PgLease(hot.pool.options, `hot-processor:${hot.schema}:${this.name}`, {
+      ...options.lease,
+      // PostgreSQL down while taking or holding the lease is the processor failing, as when applying.
+      onError: (error) => this.failed(error, 'processor'),
+    });
+    this.deadLetters = new DeadLetters(log, this.metrics);
+  }
 
   private get metrics(): Metrics {
     return this.options.metrics ?? noopMetrics;
@@ -65,63 +101,61 @@ export class HotStorageProcessor {
   }
 
   start(): void {
-    this.running ??= this.loop();
+    if (this.running) return;
+    this.unregister = this.metrics.onScrape(() => this.refreshLag());
+    this.metrics.gauge(METRIC.processorActive, 0, { tier: 'hot' });
+    this.running = this.loop();
+  }
+
+  /** How the processor is doing, as /health reports it. */
+  state(): PipelineState {
+    return { name: 'hot-processor', failing: this.failing, lagSeconds: this.lagSeconds, active: this.active };
   }
 
   private async loop(): Promise<void> {
     const signal = this.controller.signal;
+    while (!signal.aborted && !this.stopped) {
+      let held: HeldLease;
+      try {
+        held = await this.lease.acquire(signal, () => this.follow());
+      } catch (error) {
+        if (signal.aborted) break;
+        throw error;
+      }
+      this.setActive(true);
+      try {
+        await this.whileOwner(held.lost);
+      } finally {
+        this.setActive(false);
+        await held.release();
+      }
+    }
+  }
+
+  private setActive(active: boolean): void {
+    this.active = active;
+    this.metrics.gauge(METRIC.processorActive, active ? 1 : 0, { tier: 'hot' });
+  }
+
+  /** Applies the log while this process holds the lease; returns when it is lost, stopped or fails for good. */
+  private async whileOwner(lost: AbortSignal): Promise<void> {
+    const signal = AbortSignal.any([this.controller.signal, lost]);
     let backoff = this.options.backoffMs ?? 100;
     while (!signal.aborted) {
       try {
-        const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
-        // The stored checkpoint is the truth, also when it is behind what this process applied:
-        // an asynchronous commit lost in a PostgreSQL crash is applied again from here.
-        this.appliedThrough = undefined;
-        if (checkpoint) this.advance(checkpoint.position);
-        const from = checkpoint ? { after: checkpoint.position } : ('earliest' as const);
-        // Pipelined: the next batch is decoded while PostgreSQL applies the previous one; the
-        // applies themselves stay strictly in order, each with its checkpoint. A failed apply
-        // stops the reader at once, and the loop starts again from the checkpoint, which moved
-        // only with the batches that committed.
-        const reader = new AbortController();
-        const stop = () => reader.abort();
-        signal.addEventListener('abort', stop);
-        // Stopped while the checkpoint was being read: the listener came too late to hear it.
-        if (signal.aborted) reader.abort();
-        let failure: { error: unknown } | undefined;
-        let applying: Promise<void> = Promise.resolve();
-        try {
-          for await (const batch of this.log.read(this.topic, {
-            from,
-            signal: reader.signal,
-            maxBatchEntries: this.options.maxBatchEntries ?? 16,
-          })) {
-            const entries = await this.decode(batch);
-            await applying;
-            if (failure) break;
-            applying = this.applyEntries(batch, entries).then(
-              () => {
-                backoff = this.options.backoffMs ?? 100;
-              },
-              (error: unknown) => {
-                failure ??= { error };
-                reader.abort();
-              },
-            );
-          }
-        } catch (error) {
-          if (!failure && !signal.aborted) throw error;
-        } finally {
-          signal.removeEventListener('abort', stop);
-          await applying;
-        }
-        if (failure) throw failure.error;
+        await this.applyFromCheckpoint(signal, () => {
+          backoff = this.options.backoffMs ?? 100;
+          this.failing = undefined;
+        });
       } catch (error) {
-        if (signal.aborted) break;
-        // No entry yet: the topic appears with the first append.
-        if (!(error instanceof UnknownTopicError)) {
-          this.options.onError?.(error);
-          this.metrics.count(METRIC.writeErrors, { type: 'processor', tier: 'hot' });
+        if (signal.aborted || error instanceof Interrupted) return;
+        if (error instanceof UnknownTopicError) {
+          // No entry yet: the topic appears with the first append.
+        } else if (error instanceof TierflowError && !error.retriable) {
+          this.stop_(error);
+          return;
+        } else {
+          this.failed(error, error instanceof CheckpointMovedError ? 'fenced' : 'processor');
         }
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
@@ -129,57 +163,172 @@ export class HotStorageProcessor {
     }
   }
 
+  /** A failure that a retry may mend: reported, counted, and shown by state() until an attempt succeeds. */
+  private failed(error: unknown, type: string): void {
+    this.failing = (error as Error).message;
+    this.options.onError?.(error);
+    this.metrics.count(METRIC.writeErrors, { type, tier: 'hot' });
+  }
+
+  /** An error no retry can help: the processor stops, and says so until restarted. */
+  private stop_(error: TierflowError): void {
+    this.stopped = error;
+    this.failing = `stopped: ${error.message}`;
+    this.options.onError?.(error);
+    this.metrics.count(METRIC.pipelineStopped, { pipeline: 'hot-processor' });
+  }
+
+  /**
+   * One pass: from the stored checkpoint (the truth, also when it is behind what this process
+   * applied: an asynchronous commit lost in a PostgreSQL crash is applied again from there) until
+   * an error. Pipelined: the next batch is decoded while PostgreSQL applies the previous one; the
+   * applies stay strictly in order, each with its checkpoint.
+   */
+  private async applyFromCheckpoint(signal: AbortSignal, onApplied: () => void): Promise<void> {
+    const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+    this.appliedThrough = undefined;
+    if (checkpoint) this.advance(checkpoint.position);
+    let at = checkpoint?.position;
+    const reader = new AbortController();
+    const stop = () => reader.abort();
+    signal.addEventListener('abort', stop);
+    if (signal.aborted) reader.abort();
+    let failure: { error: unknown } | undefined;
+    let applying: Promise<void> = Promise.resolve();
+    try {
+      for await (const batch of this.log.read(this.topic, {
+        from: at === undefined ? 'earliest' : { after: at },
+        signal: reader.signal,
+        maxBatchEntries: this.options.maxBatchEntries ?? 16,
+      })) {
+        const entries = await this.decode(batch);
+        await applying;
+        if (failure) break;
+        const from = at;
+        at = batch[batch.length - 1]!.position;
+        applying = this.applyBatch(from, batch, entries).then(onApplied, (error: unknown) => {
+          failure ??= { error };
+          reader.abort();
+        });
+      }
+    } catch (error) {
+      if (!failure && !signal.aborted) throw error;
+    } finally {
+      signal.removeEventListener('abort', stop);
+      await applying;
+    }
+    if (failure) throw failure.error;
+    if (signal.aborted) throw new Interrupted();
+  }
+
   /** Decodes a batch, one entry per turn of the event loop, so writers sharing this thread keep their latency. */
-  private async decode(batch: readonly LogEntry[]): Promise<HotEntry[]> {
-    const entries: HotEntry[] = [];
+  private async decode(batch: readonly LogEntry[]): Promise<(HotEntry | RejectedEntryError)[]> {
+    const entries: (HotEntry | RejectedEntryError)[] = [];
     for (const e of batch) {
-      entries.push(hotEntryOf(e, this.options.datasetOf));
+      try {
+        entries.push(hotEntryOf(e, this.options.datasetOf));
+      } catch (error) {
+        const rejected = RejectedEntryError.of(e.position, error);
+        if (!rejected) throw error;
+        entries.push(rejected);
+      }
       await yieldToEventLoop();
     }
     return entries;
   }
 
-  /** Applies entries that follow the checkpoint, and the checkpoint with them, in one transaction. */
-  async apply(batch: readonly LogEntry[]): Promise<void> {
-    if (batch.length === 0) return;
-    await this.applyEntries(batch, await this.decode(batch));
+  /**
+   * Applies a batch that follows the checkpoint at `from`. Entries that cannot be decoded are
+   * dead-lettered first; if PostgreSQL refuses the batch for what is in it (a value out of a
+   * column's range, a constraint), each entry is applied alone so that only the one at fault is
+   * dead-lettered.
+   */
+  private async applyBatch(
+    from: Position | undefined,
+    batch: readonly LogEntry[],
+    entries: readonly (HotEntry | RejectedEntryError)[],
+  ): Promise<void> {
+    for (const [i, e] of entries.entries())
+      if (e instanceof RejectedEntryError) await this.deadLetters.send('hot-processor', batch[i]!, e);
+    const good = entries.filter((e): e is HotEntry => !(e instanceof RejectedEntryError));
+    const last = batch[batch.length - 1]!;
+    try {
+      await this.applyEntries(from, last, good);
+    } catch (error) {
+      if (!isEntryLevelHotError(error)) throw error;
+      if (good.length === 1 && batch.length === 1) {
+        await this.deadLetters.send('hot-processor', last, RejectedEntryError.of(last.position, error)!);
+        await this.applyEntries(from, last, []);
+        return;
+      }
+      let at = from;
+      for (const [i, entry] of batch.entries()) {
+        const one = entries[i]!;
+        // Dead-lettered above already: only the checkpoint moves past it.
+        if (one instanceof RejectedEntryError) await this.applyEntries(at, entry, []);
+        else await this.applyBatch(at, [entry], [one]);
+        at = entry.position;
+      }
+    }
   }
 
   /**
-   * One transaction: the rows and the checkpoint. It commits asynchronously
+   * One transaction: the checkpoint moves from `from` to `last` (first, so a processor fenced out
+   * waits on the row and fails before writing anything), then the rows. It commits asynchronously
    * (`synchronous_commit = off`): the hot tier is derived from the WAL, which is durable already,
-   * and the checkpoint commits or is lost together with the rows, so a crash of PostgreSQL that
-   * loses the last commits only makes the processor apply those entries again.
+   * and a crash of PostgreSQL that loses the last commits only makes the processor apply those
+   * entries again.
    */
-  private async applyEntries(batch: readonly LogEntry[], entries: readonly HotEntry[]): Promise<void> {
-    if (batch.length === 0) return;
-    const last = batch[batch.length - 1]!;
+  private async applyEntries(
+    from: Position | undefined,
+    last: LogEntry,
+    entries: readonly HotEntry[],
+  ): Promise<void> {
     const started = performance.now();
     let applied: number;
     try {
       applied = await inTransaction(this.hot.pool, async (client) => {
         await client.query('SET LOCAL synchronous_commit = off');
-        const n = await applyToHot(
-          client,
-          this.hot.schema,
-          entries,
-          this.options.datasetOf,
-          this.hot.strategy,
-        );
-        await saveCheckpoint(client, this.hot.schema, this.name, last.position);
-        return n;
+        await advanceCheckpoint(client, this.hot.schema, this.name, from, last.position);
+        return applyToHot(client, this.hot.schema, entries, this.options.datasetOf, this.hot.strategy);
       });
     } catch (error) {
-      throw toHotError(entries[0]!.table, error);
+      throw toHotError(entries[0]?.table ?? 'wal', error);
     }
     this.rowsApplied += applied;
     this.metrics.observe(METRIC.walApplyLatency, (performance.now() - started) / 1000, { tier: 'hot' });
     for (const e of entries)
       this.metrics.count(METRIC.recordsWritten, { repository: e.table, tier: 'hot' }, e.count);
-    this.metrics.gauge(METRIC.walProcessorLagSeconds, Math.max(0, (Date.now() - last.timestamp) / 1000), {
-      tier: 'hot',
-    });
     this.advance(last.position);
+  }
+
+  /** While another process applies: moves with the stored checkpoint, so `ack: 'hot'` waiters here resolve. */
+  private async follow(): Promise<void> {
+    const until = Date.now() + (this.options.lease?.retryMs ?? 500);
+    do {
+      try {
+        const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+        if (checkpoint) this.advance(checkpoint.position);
+      } catch (error) {
+        this.options.onError?.(error);
+        return;
+      }
+      if (this.waiters.length === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, this.options.followMs ?? 25));
+    } while (Date.now() < until && !this.controller.signal.aborted);
+  }
+
+  /** The lag gauges, as of now: entries after the checkpoint, and the age of the first of them. */
+  private async refreshLag(): Promise<void> {
+    const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+    const pending = await pendingSince(this.log, this.topic, checkpoint?.position);
+    this.lagSeconds = pending.ageSeconds;
+    this.metrics.gauge(METRIC.walProcessorLagEntries, pending.entries, { tier: 'hot' });
+    this.metrics.gauge(METRIC.walProcessorLagSeconds, pending.ageSeconds, { tier: 'hot' });
+    if (checkpoint)
+      this.metrics.gauge(METRIC.walCheckpointAge, (Date.now() - checkpoint.updatedAt.getTime()) / 1000, {
+        tier: 'hot',
+      });
   }
 
   private advance(position: Position): void {
@@ -190,14 +339,39 @@ export class HotStorageProcessor {
     for (const w of ready) w.resolve();
   }
 
-  /** Resolves once the entry at `position` is applied (for `ack: 'hot'`: read-your-writes). */
-  waitApplied(position: Position): Promise<void> {
+  /**
+   * Resolves once the entry at `position` is applied (for `ack: 'hot'`: read-your-writes), by
+   * whichever process holds the lease. Rejects with the signal's reason when it aborts, and
+   * forgets the waiter then.
+   */
+  waitApplied(position: Position, signal?: AbortSignal): Promise<void> {
     if (this.appliedThrough !== undefined && this.appliedThrough >= position) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ position, resolve }));
+    if (signal?.aborted) return Promise.reject(signal.reason as Error);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        position,
+        resolve: () => {
+          signal?.removeEventListener('abort', abort);
+          resolve();
+        },
+      };
+      const abort = () => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(signal!.reason as Error);
+      };
+      signal?.addEventListener('abort', abort, { once: true });
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Waiters for `ack: 'hot'` not yet answered (a gauge of stuck writers; 0 when idle). */
+  get waiting(): number {
+    return this.waiters.length;
   }
 
   async stop(): Promise<void> {
     this.controller.abort();
+    this.unregister?.();
     await this.running;
   }
 }

@@ -1,6 +1,10 @@
 import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
-import { METRIC, noopMetrics } from '../observe/metrics.ts';
+import { noopMetrics } from '../observe/metrics.ts';
+import type { PipelineState } from '../core/index.ts';
+import { pendingSince } from '../cold/pending-since.ts';
+import { startStageRetention } from '../cold/stage-retention.ts';
+import type { RetentionSettings } from '../log/retention/index.ts';
 import type { LakeThread } from '../cold/open-lake-sink.ts';
 import { openLakeSink } from '../cold/open-lake-sink.ts';
 import { ColdStorageProcessor, WAL_COLD_GROUP } from './cold-storage-processor.ts';
@@ -19,12 +23,14 @@ export interface WalRuntime {
 }
 
 export interface Stage2Status {
-  /** Entries appended after the hot processor's checkpoint. */
+  /** Entries appended after the hot processor's checkpoint (whichever process applies them). */
   hotLag: number;
   /** Entries after the cold processor's committed position. */
   coldLag: number;
   coldBreaker: string;
   caughtUp: boolean;
+  /** The hot processor and the cold processor of this process. */
+  pipelines: PipelineState[];
 }
 
 export interface Stage2 {
@@ -33,13 +39,6 @@ export interface Stage2 {
   /** Resolves once both tiers hold every entry appended so far. */
   waitCaughtUp(timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-/** Entries after `position` in a topic whose last position is `last` (file log and NATS number entries contiguously). */
-function entriesAfter(last: bigint | undefined, position: bigint | undefined, total: number): number {
-  if (last === undefined) return 0;
-  if (position === undefined) return total;
-  return Math.max(0, Number(last - position));
 }
 
 /**
@@ -55,6 +54,8 @@ export async function startStage2(options: {
   maxBatchMs?: number;
   lakeThread?: LakeThread;
   onError?: (error: unknown) => void;
+  /** Retention of the WAL (never past the cold group's commit or the hot checkpoint). Default: from the environment. */
+  retention?: RetentionSettings | false;
 }): Promise<Stage2> {
   const { log, hotProcessor } = options.wal;
   const metrics = options.metrics ?? noopMetrics;
@@ -66,21 +67,31 @@ export async function startStage2(options: {
     onError: options.onError,
   });
   cold.start();
+  const { pool, schema } = options.wal.hot;
+  const retention = startStageRetention(log, options.retention, {
+    topic: WAL_TOPIC,
+    group: WAL_COLD_GROUP,
+    // The hot processor's position lives in PostgreSQL: entries after its checkpoint stay.
+    keepFrom: async () => {
+      const checkpoint = await readCheckpoint(pool, schema, 'hot');
+      return checkpoint ? checkpoint.position + 1n : 0n;
+    },
+    metrics,
+    onError: options.onError,
+  });
 
   const status = async (): Promise<Stage2Status> => {
-    if (!(await log.topics()).includes(WAL_TOPIC))
-      return { hotLag: 0, coldLag: 0, coldBreaker: cold.coldBreaker.state, caughtUp: true };
-    const stats = await log.stats(WAL_TOPIC);
-    const hotLag = entriesAfter(stats.last, hotProcessor.appliedThrough, stats.entries);
-    const coldLag = await log.lag(WAL_COLD_GROUP, WAL_TOPIC);
-    metrics.gauge(METRIC.walProcessorLagEntries, hotLag, { tier: 'hot' });
-    metrics.gauge(METRIC.walProcessorLagEntries, coldLag, { tier: 'cold' });
+    const pipelines = [hotProcessor.state(), cold.state()];
     const checkpoint = await readCheckpoint(options.wal.hot.pool, options.wal.hot.schema, 'hot');
-    if (checkpoint)
-      metrics.gauge(METRIC.walCheckpointAge, (Date.now() - checkpoint.updatedAt.getTime()) / 1000, {
-        tier: 'hot',
-      });
-    return { hotLag, coldLag, coldBreaker: cold.coldBreaker.state, caughtUp: hotLag === 0 && coldLag === 0 };
+    const hotLag = (await pendingSince(log, WAL_TOPIC, checkpoint?.position)).entries;
+    const coldLag = (await log.topics()).includes(WAL_TOPIC) ? await log.lag(WAL_COLD_GROUP, WAL_TOPIC) : 0;
+    return {
+      hotLag,
+      coldLag,
+      coldBreaker: cold.coldBreaker.state,
+      caughtUp: hotLag === 0 && coldLag === 0,
+      pipelines,
+    };
   };
   let stopped: Promise<void> | undefined;
   return {
@@ -90,6 +101,7 @@ export async function startStage2(options: {
     stop() {
       stopped ??= (async () => {
         try {
+          await retention?.stop();
           await cold.stop();
         } finally {
           await sink.close();

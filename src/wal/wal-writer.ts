@@ -38,7 +38,8 @@ export type WalAck = 'wal' | 'hot';
 
 /** What `ack: 'hot'` waits on: the hot processor of this process. */
 export interface HotApplied {
-  waitApplied(position: Position): Promise<void>;
+  /** Resolves once applied; rejects with the signal's reason when it aborts, forgetting the wait. */
+  waitApplied(position: Position, signal?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -138,14 +139,11 @@ export class WalWriter implements StorageWriter {
 
   private async waitHot(dataset: string, position: Position): Promise<void> {
     const ms = this.options.hotAckTimeoutMs ?? 30_000;
-    let timer: NodeJS.Timeout | undefined;
+    const timeout = new AbortController();
+    // On timeout the waiter is removed from the processor, so months of slow acks leave nothing behind.
+    const timer = setTimeout(() => timeout.abort(new HotAckTimeoutError(dataset, position, ms)), ms);
     try {
-      await Promise.race([
-        this.options.hotApplied!.waitApplied(position),
-        new Promise<never>((_resolve, reject) => {
-          timer = setTimeout(() => reject(new HotAckTimeoutError(dataset, position, ms)), ms);
-        }),
-      ]);
+      await this.options.hotApplied!.waitApplied(position, timeout.signal);
     } finally {
       clearTimeout(timer);
     }

@@ -73,5 +73,5 @@ describe.each(['dual-write', 'wal'] as const)('%s under SIGKILL', (mode) => {
     }
     await tf.close();
     await log.close();
-  });
+  }, 120_000);
 });

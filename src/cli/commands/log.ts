@@ -36,7 +36,7 @@ export function parseFrom(text: string): ReadFrom {
  * A payload as text: a data-written event or WAL entry in the columnar wire format decoded to JSON
  * (int64 values as strings), other printable payloads as they are, anything else as base64.
  */
-function bodyOf(payload: Buffer): string {
+export function bodyOf(payload: Buffer): string {
   if (isColumnarEvent(payload)) {
     try {
       const event = decodeEvent(payload, findDataset);

@@ -1,0 +1,30 @@
+import type { Log, Position } from '../log/log.ts';
+
+export interface Pending {
+  /** Entries after the position (file log and NATS number entries contiguously). */
+  entries: number;
+  /** How long the first of them has waited: the log's time of the oldest entry not yet done. */
+  ageSeconds: number;
+}
+
+/**
+ * What a reader of `topic` that is done through `after` (undefined: nothing done) has still to
+ * do, as of now. A lag gauge built on it is the age of the oldest thing not done, so a backlog of
+ * hours shows as hours, however recently the reader last finished a batch.
+ */
+export async function pendingSince(log: Log, topic: string, after: Position | undefined): Promise<Pending> {
+  if (!(await log.topics()).includes(topic)) return { entries: 0, ageSeconds: 0 };
+  const stats = await log.stats(topic);
+  if (stats.last === undefined || (after !== undefined && stats.last <= after))
+    return { entries: 0, ageSeconds: 0 };
+  const entries = after === undefined ? stats.entries : Math.min(stats.entries, Number(stats.last - after));
+  for await (const batch of log.read(topic, {
+    from: after === undefined ? 'earliest' : { after },
+    follow: false,
+    maxBatchEntries: 1,
+  })) {
+    const first = batch[0];
+    if (first) return { entries, ageSeconds: Math.max(0, (Date.now() - first.timestamp) / 1000) };
+  }
+  return { entries, ageSeconds: 0 };
+}
