@@ -58,7 +58,10 @@ export class PrometheusMetrics implements Metrics {
   private readonly histograms = new Map<string, Histogram>();
   private readonly refreshers = new Set<() => void | Promise<void>>();
 
-  constructor(options: { processMetrics?: boolean } = {}) {
+  private readonly refreshTimeoutMs: number;
+
+  constructor(options: { processMetrics?: boolean; refreshTimeoutMs?: number } = {}) {
+    this.refreshTimeoutMs = options.refreshTimeoutMs ?? 2_000;
     if (options.processMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, prefix: 'tierflow_process_' });
   }
@@ -122,10 +125,25 @@ export class PrometheusMetrics implements Metrics {
    * `metrics_refresh_errors_total`: the scrape still answers, since an outage is when metrics matter.
    */
   async text(): Promise<string> {
-    const results = await Promise.allSettled([...this.refreshers].map(async (r) => r()));
+    const results = await Promise.allSettled([...this.refreshers].map((r) => this.bounded(r)));
     const failed = results.filter((r) => r.status === 'rejected').length;
     if (failed > 0) this.count('metrics_refresh_errors_total', {}, failed);
     return this.registry.metrics();
+  }
+
+  /** A refresher that hangs (PostgreSQL not answering) counts as failed after `refreshTimeoutMs`; the scrape goes on. */
+  private async bounded(refresh: () => void | Promise<void>): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        refresh(),
+        new Promise<never>((_resolve, reject) => {
+          timer = setTimeout(() => reject(new Error('scrape refresh timed out')), this.refreshTimeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   get contentType(): string {
