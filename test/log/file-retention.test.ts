@@ -82,6 +82,59 @@ describe('file log retention', () => {
     expect((await log.stats(topic)).first).toBe(positions[16]);
   });
 
+  /** Until the clock has moved past the newest entry of `topic`, so it is older than 1 ms. */
+  async function ageOut(name: string): Promise<void> {
+    const newest = (await collect(log, name, 'earliest')).at(-1)!.timestamp;
+    while (Date.now() <= newest + 1) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it("lets a quiet topic's active segment go once all of it is past the age and committed", async () => {
+    const quiet = 'quiet';
+    const positions = await log.append(
+      quiet,
+      ['a', 'b', 'c'].map((s) => ({ payload: Buffer.from(s) })),
+    );
+    const files = async () =>
+      (await readdir(path.join(dir, 'topics', quiet))).filter((f) => f.endsWith('.log'));
+    expect(await files()).toHaveLength(1);
+    await log.commit('g', quiet, positions[1]!);
+    await ageOut(quiet);
+    // "g" has not committed "c": the segment stays.
+    expect(await log.applyRetention(quiet, { maxAgeMs: 1 })).toBe(0);
+    await log.commit('g', quiet, positions[2]!);
+    expect(await log.applyRetention(quiet, { maxAgeMs: 1 })).toBe(3);
+    expect(await files()).toHaveLength(1);
+    expect(await log.stats(quiet)).toMatchObject({ entries: 0, first: undefined, last: undefined });
+    const [next] = await log.append(quiet, [{ payload: Buffer.from('d') }]);
+    expect(next).toBe(positions[2]! + 1n);
+    expect((await collect(log, quiet, 'earliest')).map((e) => e.position)).toEqual([next]);
+    expect(await log.lag('g', quiet)).toBe(1);
+  });
+
+  it('takes every append made while retention seals the active segment', async () => {
+    const busy = 'busy';
+    await log.append(
+      busy,
+      ['a', 'b', 'c'].map((s) => ({ payload: Buffer.from(s) })),
+    );
+    await ageOut(busy);
+    expect(await log.committed('nobody', busy)).toBeUndefined(); // the group offsets are loaded
+    // Retention gets to the seal without waiting for I/O; one macrotask later it is sealing
+    // (writing the index, creating the next segment), and the appends queue behind it.
+    const retention = log.applyRetention(busy, { maxAgeMs: 1 });
+    await new Promise((resolve) => setImmediate(resolve));
+    const appends = Array.from({ length: 50 }, (_, i) =>
+      log.append(busy, [{ payload: Buffer.from(`n${i}`) }]),
+    );
+    const dropped = await retention;
+    const positions = (await Promise.all(appends)).flat();
+    expect(dropped).toBe(3);
+    expect(new Set(positions.map(String)).size).toBe(50);
+    const read = await collect(log, busy, 'earliest');
+    expect(read.slice(-50).map((e) => e.position)).toEqual([...positions].sort((a, b) => (a < b ? -1 : 1)));
+    expect(read).toHaveLength(53 - dropped);
+  });
+
   it('drops nothing that is within the limits', async () => {
     await fill(20);
     const before = await segmentFiles();

@@ -18,6 +18,7 @@ import { nodeIO } from './fs-io.ts';
 import { GroupOffsets } from './group-offsets.ts';
 import { acquireLock } from '../../core/dir-lock.ts';
 import { FrameBuffer, MAX_RECORD_BYTES } from './record.ts';
+import type { Segment } from './segment.ts';
 import { ReadCursor, Topic, topicDir } from './topic.ts';
 
 export interface FileLogOptions {
@@ -306,23 +307,54 @@ class FileLog implements Log {
   async applyRetention(name: string, policy: RetentionPolicy): Promise<number> {
     const topic = await this.topic(name, false);
     const lowest = policy.force ? undefined : (await this.groupOffsets(name)).lowest();
+    const now = Date.now();
+    // Whether every entry of a segment may go: without groups (or when forced) no commit holds
+    // entries back; keepFrom always does.
+    const released = (segment: Segment) =>
+      (lowest === undefined || segment.nextOffset - 1n <= lowest) &&
+      (policy.keepFrom === undefined || segment.nextOffset <= policy.keepFrom);
+    const expired = (segment: Segment) =>
+      policy.maxAgeMs !== undefined && (segment.lastTimestamp ?? 0) < now - policy.maxAgeMs;
     const sealed = topic.segments.filter((s) => s.sealed);
     let total = topic.bytes;
     let count = 0;
     for (const segment of sealed) {
       const tooBig = policy.maxBytes !== undefined && total > policy.maxBytes;
-      const tooOld =
-        policy.maxAgeMs !== undefined && (segment.lastTimestamp ?? 0) < Date.now() - policy.maxAgeMs;
-      // Without groups (or when forced) nothing holds entries back.
-      const consumed = lowest === undefined || segment.nextOffset - 1n <= lowest;
-      const released = policy.keepFrom === undefined || segment.nextOffset <= policy.keepFrom;
-      if (!(tooBig || tooOld) || !consumed || !released) break;
+      if (!(tooBig || expired(segment)) || !released(segment)) break;
       total -= segment.size;
       count++;
     }
+    // A quiet topic may never fill its active segment; once all of it is past the age limit,
+    // seal it so it can go too. (Not for size: a size limit never empties a topic.)
+    if (count === sealed.length && (await this.sealIfAllGone(topic, (s) => expired(s) && released(s))))
+      count++;
     const dropped = await topic.dropOldest(count);
     this.metrics.gauge(METRIC.walSize, topic.bytes, { backend: 'file', topic: name });
     return dropped;
+  }
+
+  /**
+   * Seals the active segment of a topic if `gone` holds for it, between two flush rounds (a
+   * round writes to the active segment); appends queued meanwhile wait and go to the new one.
+   */
+  private async sealIfAllGone(topic: Topic, gone: (segment: Segment) => boolean): Promise<boolean> {
+    while (this.flushing) await this.flushing;
+    if (this.closed) throw new LogClosedError();
+    // From here to the assignment below nothing awaits, so no round can start in between.
+    if (topic.active.entries === 0 || !gone(topic.active)) return false;
+    const roll = topic.roll();
+    this.flushing = roll.then(
+      () => this.resumeFlushing(),
+      () => this.resumeFlushing(),
+    );
+    await roll;
+    return true;
+  }
+
+  private resumeFlushing(): Promise<void> | undefined {
+    this.flushing = undefined;
+    if (this.pending.length > 0) this.flushing = this.flushLoop();
+    return this.flushing;
   }
 
   close(): Promise<void> {
