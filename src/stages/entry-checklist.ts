@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { allDatasets, findDataset, marketData } from '../datasets/index.ts';
@@ -113,7 +114,7 @@ export async function checkEntryToWal(options: {
   await run('replay into a scratch target verified', async () => {
     if (!reachable) return { ok: false, detail: 'skipped: the WAL backend is not reachable' };
     const scratch = await mkdtemp(path.join(options.scratchDir, 'tierflow-check-'));
-    const schema = `${tf.schema}_check`.slice(0, 63);
+    const schema = scratchSchema(tf.schema);
     let target: Tierflow | undefined;
     let lake: LakeWriter | undefined;
     try {
@@ -165,4 +166,18 @@ export async function checkEntryToWal(options: {
     }
   });
   return results;
+}
+
+/**
+ * The schema the replay check creates and drops: `<schema>_check`, or when that passes
+ * PostgreSQL's 63 bytes, the schema's start and a hash. Never the schema itself: cutting
+ * `<schema>_check` to 63 bytes gave back a 63-byte schema's own name, and the check dropped it.
+ */
+export function scratchSchema(schema: string): string {
+  const plain = `${schema}_check`;
+  if (Buffer.byteLength(plain) <= 63) return plain;
+  const hash = createHash('sha256').update(schema).digest('hex').slice(0, 8);
+  const scratch = `${schema.replace(/[^a-z0-9_]/g, '').slice(0, 63 - '_check_'.length - hash.length)}_check_${hash}`;
+  if (scratch === schema) throw new Error(`no scratch schema name apart from "${schema}"`);
+  return scratch;
 }

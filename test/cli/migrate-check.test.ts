@@ -1,14 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { EVENT_TOPIC } from '../../src/events/topics.ts';
 import { runFeed } from '../../src/feed/run-feed.ts';
 import { createFileLog } from '../../src/log/file/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
+import { scratchSchema } from '../../src/stages/entry-checklist.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { WAL_TOPIC } from '../../src/wal/wal-entry.ts';
-import { useTierflow } from '../support/hot.ts';
+import { dropSchema, useTierflow } from '../support/hot.ts';
 import { runTierflow } from '../support/cli.ts';
 import { REDIS_URL, serviceAvailable } from '../support/services.ts';
 import { Redis } from 'ioredis';
@@ -175,3 +178,57 @@ async function pingRedis(): Promise<void> {
     probe.disconnect();
   }
 }
+
+describe('tierflow migrate check on a schema with a 63-character name', () => {
+  // `<schema>_check` cut to 63 bytes was the schema itself, which the replay check then dropped.
+  const schema = `t_${randomBytes(5).toString('hex')}_${'y'.repeat(50)}`;
+  const url = inject('databaseUrl');
+  let dir: string;
+  beforeAll(async () => {
+    expect(schema).toHaveLength(63);
+    dir = await mkdtemp(path.join(tmpdir(), 'tierflow-check-long-'));
+    await (await createTierflow({ databaseUrl: url, schema, mode: 'hot-only' })).close();
+  });
+  afterAll(async () => {
+    await dropSchema(url, schema);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('replays into a scratch schema of another name, and leaves the schema and its tables alone', async () => {
+    const scratch = scratchSchema(schema);
+    expect(scratch).not.toBe(schema);
+    expect(Buffer.byteLength(scratch)).toBeLessThanOrEqual(63);
+    const result = runTierflow(
+      '--database-url',
+      url,
+      '--schema',
+      schema,
+      'migrate',
+      'check',
+      '--to',
+      'wal',
+      '--log',
+      `file:${path.join(dir, 'log')}`,
+      '--lake',
+      path.join(dir, 'lake'),
+    );
+    expect(result.stderr).toBe('');
+    expect(row(result.stdout, 'replay into a scratch target verified')).toMatchObject({
+      result: 'pass',
+      detail: expect.stringContaining(`replayed into schema ${scratch} and a scratch lake`),
+    });
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'market_data'`,
+        [schema],
+      );
+      expect(rows[0]!.n).toBe(1);
+      const { rowCount } = await client.query(`SELECT 1 FROM pg_namespace WHERE nspname = $1`, [scratch]);
+      expect(rowCount).toBe(0);
+    } finally {
+      await client.end();
+    }
+  });
+});
