@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createFileLog } from '../../src/log/file/index.ts';
 import type { Log, Position } from '../../src/log/log.ts';
+import { until } from '../support/until.ts';
 import { collect } from './conformance.ts';
 
 /** Segments of 8 KiB and entries of 2100 bytes (and a few of framing): four entries a segment. */
@@ -133,6 +134,31 @@ describe('file log retention', () => {
     const read = await collect(log, busy, 'earliest');
     expect(read.slice(-50).map((e) => e.position)).toEqual([...positions].sort((a, b) => (a < b ? -1 : 1)));
     expect(read).toHaveLength(53 - dropped);
+  });
+
+  it('seals a quiet topic while another topic takes appends without a pause', async () => {
+    const quiet = 'quiet-beside-busy';
+    await log.append(
+      quiet,
+      ['a', 'b', 'c'].map((s) => ({ payload: Buffer.from(s) })),
+    );
+    await ageOut(quiet);
+    let writing = true;
+    let appended = 0;
+    const writers = Array.from({ length: 8 }, async () => {
+      while (writing) {
+        const positions = await log.append('busy-beside', [{ payload: Buffer.from('x') }]);
+        appended += positions.length;
+      }
+    });
+    await until(() => appended >= 100, 'the other topic to be busy');
+    try {
+      expect(await log.applyRetention(quiet, { maxAgeMs: 1 })).toBe(3);
+    } finally {
+      writing = false;
+      await Promise.all(writers);
+    }
+    expect((await log.stats('busy-beside')).entries).toBe(appended);
   });
 
   it('drops nothing that is within the limits', async () => {

@@ -40,6 +40,13 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
+interface SealRequest {
+  topic: Topic;
+  gone: (segment: Segment) => boolean;
+  resolve: (sealed: boolean) => void;
+  reject: (error: unknown) => void;
+}
+
 /**
  * The embedded log: a directory of topics, each a list of append-only segment files of framed,
  * checksummed records. Durable means fdatasync'ed: `append` resolves only after the fsync that
@@ -50,6 +57,7 @@ class FileLog implements Log {
   private readonly topicsByName = new Map<string, Promise<Topic>>();
   private readonly groups = new Map<string, Promise<GroupOffsets>>();
   private pending: PendingAppend[] = [];
+  private seals: SealRequest[] = [];
   private pendingBytes = 0;
   private flushing: Promise<void> | undefined;
   private spaceWaiters: (() => void)[] = [];
@@ -108,12 +116,18 @@ class FileLog implements Log {
     });
   }
 
-  /** Group commit: everything queued while the previous round was in its fsync goes in the next round. */
+  /**
+   * Group commit: everything queued while the previous round was in its fsync goes in the next
+   * round. Retention's seals of active segments run here too, between rounds, since a round
+   * writes to the active segment.
+   */
   private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0) {
+    while (this.pending.length > 0 || this.seals.length > 0) {
       // Let the appenders just acknowledged queue their next entries (promise continuations run
       // before a macrotask), so the round carries everything ready instead of a fraction of it.
       await new Promise((resolve) => setImmediate(resolve));
+      await this.runSeals();
+      if (this.pending.length === 0) continue;
       const round = this.pending;
       this.pending = [];
       await this.flushRound(round);
@@ -334,27 +348,33 @@ class FileLog implements Log {
   }
 
   /**
-   * Seals the active segment of a topic if `gone` holds for it, between two flush rounds (a
-   * round writes to the active segment); appends queued meanwhile wait and go to the new one.
+   * Seals the active segment of a topic if `gone` holds for all of it, so retention can drop it.
+   * The flush loop does it between two rounds; appends queued meanwhile go to the next segment.
    */
-  private async sealIfAllGone(topic: Topic, gone: (segment: Segment) => boolean): Promise<boolean> {
-    while (this.flushing) await this.flushing;
-    if (this.closed) throw new LogClosedError();
-    // From here to the assignment below nothing awaits, so no round can start in between.
-    if (topic.active.entries === 0 || !gone(topic.active)) return false;
-    const roll = topic.roll();
-    this.flushing = roll.then(
-      () => this.resumeFlushing(),
-      () => this.resumeFlushing(),
-    );
-    await roll;
-    return true;
+  private sealIfAllGone(topic: Topic, gone: (segment: Segment) => boolean): Promise<boolean> {
+    if (this.closed) return Promise.reject(new LogClosedError());
+    if (topic.active.entries === 0 || !gone(topic.active)) return Promise.resolve(false);
+    return new Promise<boolean>((resolve, reject) => {
+      this.seals.push({ topic, gone, resolve, reject });
+      this.flushing ??= this.flushLoop();
+    });
   }
 
-  private resumeFlushing(): Promise<void> | undefined {
-    this.flushing = undefined;
-    if (this.pending.length > 0) this.flushing = this.flushLoop();
-    return this.flushing;
+  private async runSeals(): Promise<void> {
+    for (const seal of this.seals.splice(0)) {
+      try {
+        // Looked at again: a round since the request may have added entries that must stay.
+        const { topic } = seal;
+        if (topic.active.entries === 0 || !seal.gone(topic.active)) {
+          seal.resolve(false);
+          continue;
+        }
+        await topic.roll();
+        seal.resolve(true);
+      } catch (error) {
+        seal.reject(error);
+      }
+    }
   }
 
   close(): Promise<void> {
