@@ -229,6 +229,12 @@ describe('startRetention on the file log', () => {
     expect((await log.stats('bad')).entries).toBe(4);
   });
 
+  it('refuses limits that are not amounts before it starts', () => {
+    expect(() => startRetention(log, { maxAgeMs: -1 })).toThrow(RangeError);
+    expect(() => startRetention(log, { maxBytes: Number.NaN })).toThrow(RangeError);
+    expect(() => startRetention(log, { intervalMs: 0 })).toThrow(RangeError);
+  });
+
   it('never runs two passes at once', async () => {
     await fill('one');
     let running = 0;

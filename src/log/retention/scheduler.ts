@@ -70,6 +70,12 @@ export function startRetention(log: Log, options: RetentionOptions = {}): Retent
   const onError = options.onError ?? ((error: RetentionError) => process.emitWarning(error));
   const intervalMs = options.intervalMs ?? DEFAULT_RETENTION_INTERVAL_MS;
   if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be positive, not ${intervalMs}`);
+  for (const [name, value] of [
+    ['maxAgeMs', options.maxAgeMs],
+    ['maxBytes', options.maxBytes],
+  ] as const) {
+    if (value !== undefined && !(value >= 0)) throw new RangeError(`${name} must be 0 or more, not ${value}`);
+  }
   const status: RetentionStatus = { passes: 0, lastPassAt: undefined, lastError: undefined };
   let stopped = false;
   let timer: NodeJS.Timeout | undefined;
