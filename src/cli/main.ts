@@ -55,6 +55,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     return reportError(error, argv.includes('--verbose'));
   } finally {
-    signals.dispose();
+    if (!signals.received) signals.dispose();
   }
 }

@@ -23,6 +23,10 @@ export function closeOnSignal(close: () => Promise<void>): () => void {
 export interface SignalHandling {
   /** The signal that ended the command, if one did (for main's exit code). */
   readonly received: HandledSignal | undefined;
+  /**
+   * Removes the listeners. Not once a signal came: the process is ending then, a second signal
+   * must still exit at once, and failures of abandoned work must still only be reported.
+   */
   dispose(): void;
 }
 
@@ -77,8 +81,7 @@ export function handleSignals(
     },
     dispose() {
       for (const signal of SIGNALS) process.off(signal, onSignal);
-      // Once closing, the process is ending: failures of abandoned work are still only reported.
-      if (!received) process.off('unhandledRejection', onAbandoned);
+      process.off('unhandledRejection', onAbandoned);
     },
   };
 }

@@ -133,11 +133,14 @@ describe('the CLI as host: signals.ts', () => {
     }
   });
 
-  it('removes its listeners when disposed', () => {
-    const before = process.listenerCount('SIGTERM');
-    install();
-    expect(process.listenerCount('SIGTERM')).toBe(before + 1);
+  it('removes its listeners when disposed, also those it added on a signal', async () => {
+    const signals = () => ['SIGINT', 'SIGTERM', 'unhandledRejection'].map((e) => process.listenerCount(e));
+    const before = signals();
+    const { exitCalled } = install();
+    process.emit('SIGTERM', 'SIGTERM');
+    await exitCalled;
+    expect(signals()).toEqual([before[0]! + 1, before[1]! + 1, before[2]! + 1]);
     handling!.dispose();
-    expect(process.listenerCount('SIGTERM')).toBe(before);
+    expect(signals()).toEqual(before);
   });
 });
