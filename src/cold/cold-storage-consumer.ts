@@ -108,6 +108,8 @@ export class ColdStorageConsumer {
   private lastAdded: Position | undefined;
   private readonly deadLetters: DeadLetters;
   private failing: string | undefined;
+  /** A read failure clears once the log answers again; a write failure once a batch is in the lake. */
+  private failingKind: 'read' | 'write' | undefined;
   private stopped: TierflowError | undefined;
   private lagSeconds = 0;
   private unregister: (() => void) | undefined;
@@ -152,9 +154,26 @@ export class ColdStorageConsumer {
   async refreshLag(): Promise<void> {
     const committed = await this.log.committed(this.group, this.options.topic);
     const pending = await pendingSince(this.log, this.options.topic, committed);
+    this.recovered('read');
     this.lagSeconds = pending.ageSeconds;
     this.metrics.gauge(METRIC.coldLag, pending.ageSeconds);
     this.metrics.gauge(METRIC.coldBacklog, pending.entries);
+  }
+
+  /** A failure a retry may mend: reported, and shown by state() until that kind of work succeeds again. */
+  private failed(error: unknown, kind: 'read' | 'write'): void {
+    if (this.stopped) return;
+    this.failing = (error as Error).message;
+    this.failingKind = kind;
+    this.options.onError?.(error);
+  }
+
+  private recovered(kind: 'read' | 'write'): void {
+    if (this.stopped || this.failing === undefined) return;
+    if (kind === 'write' || this.failingKind === 'read') {
+      this.failing = undefined;
+      this.failingKind = undefined;
+    }
   }
 
   /** An error no retry can help (a misconfiguration, a corrupt manifest): stop, and say so until restarted. */
@@ -195,6 +214,7 @@ export class ColdStorageConsumer {
         const after = this.lastAdded ?? (await this.log.committed(this.group, this.options.topic));
         const from = after === undefined ? ('earliest' as const) : { after };
         for await (const batch of this.log.read(this.options.topic, { from, signal })) {
+          this.recovered('read');
           for (const entry of batch) this.add(entry);
           if (this.bufferedRows >= (this.options.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS)) await this.flush();
         }
@@ -205,10 +225,7 @@ export class ColdStorageConsumer {
           this.stopFor(error);
           break;
         }
-        if (!(error instanceof UnknownTopicError)) {
-          this.failing = (error as Error).message;
-          this.options.onError?.(error);
-        }
+        if (!(error instanceof UnknownTopicError)) this.failed(error, 'read');
         // No event yet (the topic appears with the first one), or a read failed: try again soon.
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -268,7 +285,7 @@ export class ColdStorageConsumer {
         const discarded = batch.filter((e) => !kept.has(e));
         if (discarded.length > 0)
           this.metrics.count(METRIC.eventsDiscarded, { reason: 'rolled_back' }, discarded.length);
-        this.failing = undefined;
+        this.recovered('write');
         await this.refreshLag().catch((error: unknown) => this.options.onError?.(error));
         // A superseded receipt must outlive the group commit: read again without it, its event's
         // ghost copy would count as committed.
@@ -289,8 +306,7 @@ export class ColdStorageConsumer {
           this.stopFor(error);
           throw error;
         }
-        this.failing = (error as Error).message;
-        this.options.onError?.(error);
+        this.failed(error, 'write');
         // Stopping gives up on the batch: it was not committed, so it waits in the log for the next start.
         if (this.stopping) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoff));
@@ -356,8 +372,7 @@ export class ColdStorageConsumer {
         this.options.onError?.(rejected);
         return;
       } catch (error) {
-        this.failing = (error as Error).message;
-        this.options.onError?.(error);
+        this.failed(error, 'write');
         if (this.stopping) throw error;
         await new Promise((resolve) => setTimeout(resolve, backoff));
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);

@@ -19,6 +19,7 @@ const H = {
   replayed: 'dlq.replayed',
 } as const;
 const ORIGINAL = 'orig.';
+const MAX_REASON = 1_000;
 
 export interface DeadLetter {
   /** The dead letter's own position in DEAD_LETTER_TOPIC. */
@@ -57,7 +58,11 @@ export class DeadLetters {
       [H.position]: entry.position.toString(),
       [H.pipeline]: pipeline,
       [H.code]: rejection.reasonCode,
-      [H.reason]: rejection.message,
+      // PostgreSQL's detail can quote the whole row: the reason stays small, the payload is the record.
+      [H.reason]:
+        rejection.message.length > MAX_REASON
+          ? `${rejection.message.slice(0, MAX_REASON)}…`
+          : rejection.message,
       [H.at]: new Date().toISOString(),
     };
     for (const [name, value] of Object.entries(entry.headers)) headers[ORIGINAL + name] = value;

@@ -21,8 +21,14 @@ export class RejectedEntryError extends TierflowError {
   static of(position: Position, error: unknown): RejectedEntryError | undefined {
     if (error instanceof RejectedEntryError) return error;
     if (!isAboutTheEntry(error)) return undefined;
+    return RejectedEntryError.for(position, error);
+  }
+
+  /** The entry at `position` rejected for `error`, which the caller has judged to be about the entry. */
+  static for(position: Position, error: unknown): RejectedEntryError {
+    if (error instanceof RejectedEntryError) return error;
     const e = error as { code?: string; message?: string };
-    return new RejectedEntryError(position, e.code ?? 'DECODE', e.message ?? String(error), error);
+    return new RejectedEntryError(position, e?.code ?? 'DECODE', e?.message ?? String(error), error);
   }
 }
 

@@ -13,8 +13,12 @@ export interface LeaseOptions {
   retryMs?: number;
   /** How often a held lease's session is checked with a round trip. Default 2 s. */
   checkMs?: number;
+  /** A round trip of the lease's session that takes longer fails it. Default 10 s. */
+  queryTimeoutMs?: number;
   /** Connection failures while trying or holding; the lease keeps trying. */
   onError?: (error: unknown) => void;
+  /** Each try that reached PostgreSQL, taken or not: the server answers again. */
+  onContact?: () => void;
 }
 
 export interface HeldLease {
@@ -23,6 +27,13 @@ export interface HeldLease {
   /** Gives the lease up (safe twice). */
   release(): Promise<void>;
 }
+
+/**
+ * Server-side keepalives for the lease's session: PostgreSQL's default (the kernel's, often two
+ * hours) would keep a lost machine's lock that long. With these the server drops a silent
+ * peer's session, and its lock, in about 10 + 3 × 5 s.
+ */
+const KEEPALIVES = '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
 
 const abortable = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -35,11 +46,20 @@ const abortable = (ms: number, signal: AbortSignal) =>
     }
   });
 
+/** One PostgreSQL session of the lease's own, and whether it has failed. */
+interface Session {
+  client: pg.Client;
+  failed: AbortController;
+}
+
 /**
  * One owner at a time for a job that must run once per database (a schema's hot processor, a
  * CDC capture, a stream job's partition), wherever the processes run: a PostgreSQL session-level
- * advisory lock on a connection of its own. When the owner dies (kill -9, a lost machine) its
- * session ends and the lock with it, so a waiting process takes over within `retryMs`.
+ * advisory lock on a connection of its own. When the owner dies its session ends and the lock
+ * with it: at once for a killed process (its socket is closed), within about 25 s for a lost
+ * machine (keepalives), and a waiting process takes over within `retryMs`. Waiting processes
+ * keep one session each and retry on it. Needs a direct connection or session pooling: behind a
+ * transaction pooler (PgBouncer in transaction mode) a session lock means nothing.
  *
  * A lock alone cannot fence: between the owner's session failing and the owner noticing, the next
  * owner may start. Work guarded by a lease must therefore also be conditional in its own
@@ -57,38 +77,67 @@ export class PgLease {
     this.key = `tierflow:${name}`;
   }
 
+  private async connect(): Promise<Session> {
+    const given = this.connection.options;
+    const client = new pg.Client({
+      ...this.connection,
+      options: given ? `${given} ${KEEPALIVES}` : KEEPALIVES,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      query_timeout: this.options.queryTimeoutMs ?? 10_000,
+    });
+    const failed = new AbortController();
+    // A session failing while idle emits 'error': without a listener that would crash the process.
+    client.on('error', (error) => failed.abort(new LeaseLostError(this.name, error)));
+    client.on('end', () => failed.abort(new LeaseLostError(this.name)));
+    try {
+      await client.connect();
+    } catch (error) {
+      await end(client);
+      throw error;
+    }
+    return { client, failed };
+  }
+
   /**
    * Resolves once this process holds the lease; `whileWaiting` runs after each refused try.
    * Rejects with the signal's reason only if `signal` aborts first.
    */
   async acquire(signal: AbortSignal, whileWaiting?: () => Promise<void>): Promise<HeldLease> {
     const retryMs = this.options.retryMs ?? 500;
-    for (;;) {
-      signal.throwIfAborted();
-      const client = new pg.Client({ ...this.connection, keepAlive: true });
-      // A session failing while idle emits 'error': without a listener that would crash the process.
-      const failed = new AbortController();
-      client.on('error', (error) => failed.abort(new LeaseLostError(this.name, error)));
-      client.on('end', () => failed.abort(new LeaseLostError(this.name)));
-      let held = false;
-      try {
-        await client.connect();
-        const { rows } = await client.query<{ ok: boolean }>(
-          'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
-          [this.key],
-        );
-        held = rows[0]?.ok === true;
-      } catch (error) {
-        this.options.onError?.(error);
+    let session: Session | undefined;
+    try {
+      for (;;) {
+        signal.throwIfAborted();
+        try {
+          if (session?.failed.signal.aborted) {
+            await end(session.client);
+            session = undefined;
+          }
+          session ??= await this.connect();
+          const { rows } = await session.client.query<{ ok: boolean }>(
+            'SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok',
+            [this.key],
+          );
+          this.options.onContact?.();
+          if (rows[0]?.ok === true && !session.failed.signal.aborted) {
+            const held = this.hold(session);
+            session = undefined;
+            return held;
+          }
+        } catch (error) {
+          this.options.onError?.(error);
+          if (session) session.failed.abort(new LeaseLostError(this.name, error));
+        }
+        if (whileWaiting) await whileWaiting();
+        await abortable(retryMs, signal);
       }
-      if (held && !failed.signal.aborted) return this.hold(client, failed);
-      await client.end().catch(() => undefined); // the session is of no further use either way
-      if (whileWaiting) await whileWaiting();
-      await abortable(retryMs, signal);
+    } finally {
+      if (session) await end(session.client);
     }
   }
 
-  private hold(client: pg.Client, failed: AbortController): HeldLease {
+  private hold({ client, failed }: Session): HeldLease {
     const check = setInterval(() => {
       client.query('SELECT 1').catch((error: unknown) => {
         this.options.onError?.(error);
@@ -105,11 +154,22 @@ export class PgLease {
           try {
             if (!failed.signal.aborted)
               await client.query('SELECT pg_advisory_unlock(hashtextextended($1, 0))', [this.key]);
+          } catch (error) {
+            // Ending the session below releases the lock all the same.
+            this.options.onError?.(error);
           } finally {
-            // Ending the session releases the lock in any case.
-            await client.end().catch(() => undefined);
+            await end(client);
           }
         })()),
     };
+  }
+}
+
+/** Ends a session; one already broken may fail to end, and is gone either way. */
+async function end(client: pg.Client): Promise<void> {
+  try {
+    await client.end();
+  } catch {
+    // Nothing left to release: the server ended the session or never had it.
   }
 }

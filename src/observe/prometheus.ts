@@ -34,7 +34,8 @@ const HELP: Record<string, string> = {
   log_stream_check_failures_total: 'Topic streams found recreated or with unsafe settings, by reason',
   wal_apply_latency_seconds: 'Time for a WAL processor to apply one batch to its tier',
   wal_processor_lag_entries: 'WAL entries after a processor checkpoint',
-  wal_processor_lag_seconds: 'Age of the newest WAL entry a processor applied, at the time it applied it',
+  wal_processor_lag_seconds:
+    'Age of the oldest WAL entry a processor has not applied yet (log time of the first entry after its checkpoint), as of the scrape',
   wal_checkpoint_age_seconds: 'Seconds since a WAL processor checkpoint last moved',
   replay_operations_total: 'WAL entries re-applied by replay, by target',
   hot_pool_errors_total: 'Errors of idle PostgreSQL connections',
@@ -59,6 +60,7 @@ export class PrometheusMetrics implements Metrics {
   private readonly refreshers = new Set<() => void | Promise<void>>();
 
   private readonly refreshTimeoutMs: number;
+  private readonly inFlight = new Map<() => void | Promise<void>, Promise<void>>();
 
   constructor(options: { processMetrics?: boolean; refreshTimeoutMs?: number } = {}) {
     this.refreshTimeoutMs = options.refreshTimeoutMs ?? 2_000;
@@ -132,11 +134,24 @@ export class PrometheusMetrics implements Metrics {
   }
 
   /** A refresher that hangs (PostgreSQL not answering) counts as failed after `refreshTimeoutMs`; the scrape goes on. */
-  private async bounded(refresh: () => void | Promise<void>): Promise<void> {
+  private bounded(refresh: () => void | Promise<void>): Promise<void> {
+    // A refresh still running from an earlier scrape is joined, not started again: a hung
+    // PostgreSQL gets one query per refresher, not one per scrape.
+    let running = this.inFlight.get(refresh);
+    if (!running) {
+      running = Promise.resolve()
+        .then(refresh)
+        .finally(() => this.inFlight.delete(refresh));
+      this.inFlight.set(refresh, running);
+    }
+    return this.withTimeout(running);
+  }
+
+  private async withTimeout(running: Promise<void>): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     try {
       await Promise.race([
-        refresh(),
+        running,
         new Promise<never>((_resolve, reject) => {
           timer = setTimeout(() => reject(new Error('scrape refresh timed out')), this.refreshTimeoutMs);
         }),

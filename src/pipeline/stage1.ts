@@ -102,6 +102,8 @@ export async function startStage1(options: {
     return log.lag(COLD_GROUP, EVENT_TOPIC);
   };
   const status = async (): Promise<Stage1Status> => {
+    // As of now, whether or not anything scrapes /metrics.
+    await consumer.refreshLag();
     const outboxBacklog = await relay.backlog();
     const cold = await coldBacklog();
     return {

@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { TierflowError } from '../core/index.ts';
 import type { Position } from '../log/log.ts';
 import { ident, qualified } from '../hot/sql.ts';
+import { inTransaction } from '../hot/transaction.ts';
 
 /**
  * Where each WAL processor that writes to PostgreSQL has got to. The hot processor saves its
@@ -32,6 +33,41 @@ export async function readCheckpoint(
   );
   const row = rows[0];
   return row ? { position: BigInt(row.position), updatedAt: new Date(Number(row.updated_ms)) } : undefined;
+}
+
+/**
+ * The log no longer holds what follows the checkpoint: the topic ends before it (a NATS stream
+ * deleted and created again, a log directory restored from an older copy), or its next entry is
+ * not the one after it (entries dropped). Applying on would skip acknowledged entries in silence,
+ * so the processor stops; an operator decides (replay into a fresh schema, or reset the checkpoint).
+ */
+export class WalBehindCheckpointError extends TierflowError {
+  constructor(topic: string, checkpoint: Position, last: Position | undefined, next?: Position) {
+    super(
+      'WAL_BEHIND_CHECKPOINT',
+      next === undefined
+        ? `the hot checkpoint is at ${checkpoint} but topic "${topic}" ends at ${last ?? 'nothing'}: the log was recreated or restored; entries after the checkpoint would be skipped`
+        : `the hot checkpoint is at ${checkpoint} but the next entry of topic "${topic}" is ${next}: entries ${checkpoint + 1n}–${next - 1n} are gone from the log`,
+    );
+  }
+}
+
+/**
+ * The checkpoint, once durable: the processor commits asynchronously, so a checkpoint just read
+ * may be lost in a PostgreSQL crash and move back. A synchronous commit flushes PostgreSQL's WAL
+ * through every earlier commit, so whatever was read before it stays. Retention trusts only this.
+ */
+export async function durableCheckpoint(
+  pool: pg.Pool,
+  schema: string,
+  processor: string,
+): Promise<{ position: Position; updatedAt: Date } | undefined> {
+  const checkpoint = await readCheckpoint(pool, schema, processor);
+  await inTransaction(pool, async (client) => {
+    await client.query('SET LOCAL synchronous_commit = on');
+    await client.query('SELECT pg_current_xact_id()');
+  });
+  return checkpoint;
 }
 
 /** Another processor moved the checkpoint since this one read it: this one no longer owns the work. */

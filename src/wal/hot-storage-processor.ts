@@ -1,12 +1,12 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Dataset, PipelineState } from '../core/index.ts';
-import { TierflowError } from '../core/index.ts';
+import { HotConnectionError, TierflowError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { HotStore } from '../hot/hot-store.ts';
 import type { HeldLease, LeaseOptions } from '../hot/lease.ts';
 import { PgLease } from '../hot/lease.ts';
-import { toHotError } from '../hot/pg-errors.ts';
+import { isConnectionFailure, toHotError } from '../hot/pg-errors.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
@@ -14,7 +14,12 @@ import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { HotEntry } from './apply-to-hot.ts';
 import { applyToHot, hotEntryOf } from './apply-to-hot.ts';
-import { CheckpointMovedError, advanceCheckpoint, readCheckpoint } from './checkpoints.ts';
+import {
+  CheckpointMovedError,
+  WalBehindCheckpointError,
+  advanceCheckpoint,
+  readCheckpoint,
+} from './checkpoints.ts';
 import { isEntryLevelHotError } from './entry-level-error.ts';
 import { pendingSince } from '../cold/pending-since.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
@@ -39,7 +44,14 @@ export interface HotStorageProcessorOptions {
 interface Waiter {
   position: Position;
   resolve: () => void;
+  reject: (error: Error) => void;
 }
+
+/** Positions dead-lettered lately, remembered for `ack: 'hot'` waiters that arrive after the fact. */
+const REMEMBERED_REJECTIONS = 1_000;
+
+/** Backends whose positions number entries one by one, so a gap after the checkpoint means entries were lost. */
+const CONTIGUOUS = new Set(['file', 'nats']);
 
 /** Not a failure of this processor: the lease moved, or this processor was stopped. */
 class Interrupted extends Error {}
@@ -66,6 +78,9 @@ export class HotStorageProcessor {
   private readonly lease: PgLease;
   private readonly deadLetters: DeadLetters;
   private failing: string | undefined;
+  /** What failed: a connection failure clears once a round trip to PostgreSQL succeeds, an apply failure once a batch applies. */
+  private failingKind: 'connection' | 'apply' | undefined;
+  private readonly rejected = new Map<Position, RejectedEntryError>();
   private stopped: TierflowError | undefined;
   private active = false;
   private unregister: (() => void) | undefined;
@@ -84,6 +99,7 @@ export class HotStorageProcessor {
       ...options.lease,
       // PostgreSQL down while taking or holding the lease is the processor failing, as when applying.
       onError: (error) => this.failed(error, 'processor'),
+      onContact: () => this.recovered('connection'),
     });
     this.deadLetters = new DeadLetters(log, this.metrics);
   }
@@ -92,7 +108,8 @@ export class HotStorageProcessor {
     return this.options.metrics ?? noopMetrics;
   }
 
-  private get name(): string {
+  /** The checkpoint's name (options.name, default 'hot'). */
+  get name(): string {
     return this.options.name ?? 'hot';
   }
 
@@ -145,7 +162,7 @@ export class HotStorageProcessor {
       try {
         await this.applyFromCheckpoint(signal, () => {
           backoff = this.options.backoffMs ?? 100;
-          this.failing = undefined;
+          this.recovered('apply');
         });
       } catch (error) {
         if (signal.aborted || error instanceof Interrupted) return;
@@ -165,9 +182,21 @@ export class HotStorageProcessor {
 
   /** A failure that a retry may mend: reported, counted, and shown by state() until an attempt succeeds. */
   private failed(error: unknown, type: string): void {
+    if (this.stopped) return;
     this.failing = (error as Error).message;
+    this.failingKind =
+      isConnectionFailure(error) || error instanceof HotConnectionError ? 'connection' : 'apply';
     this.options.onError?.(error);
     this.metrics.count(METRIC.writeErrors, { type, tier: 'hot' });
+  }
+
+  /** Something of `kind` succeeded: a failure of that kind (or a lesser one) is over. */
+  private recovered(kind: 'connection' | 'apply'): void {
+    if (this.stopped || this.failing === undefined) return;
+    if (kind === 'apply' || this.failingKind === 'connection') {
+      this.failing = undefined;
+      this.failingKind = undefined;
+    }
   }
 
   /** An error no retry can help: the processor stops, and says so until restarted. */
@@ -186,9 +215,15 @@ export class HotStorageProcessor {
    */
   private async applyFromCheckpoint(signal: AbortSignal, onApplied: () => void): Promise<void> {
     const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+    this.recovered('connection');
     this.appliedThrough = undefined;
     if (checkpoint) this.advance(checkpoint.position);
     let at = checkpoint?.position;
+    const contiguous = CONTIGUOUS.has(this.log.backend);
+    if (contiguous && at !== undefined) {
+      const { last } = await this.log.stats(this.topic);
+      if (last === undefined || last < at) throw new WalBehindCheckpointError(this.topic, at, last);
+    }
     const reader = new AbortController();
     const stop = () => reader.abort();
     signal.addEventListener('abort', stop);
@@ -201,6 +236,9 @@ export class HotStorageProcessor {
         signal: reader.signal,
         maxBatchEntries: this.options.maxBatchEntries ?? 16,
       })) {
+        const first = batch[0]!.position;
+        if (contiguous && at !== undefined && first !== at + 1n)
+          throw new WalBehindCheckpointError(this.topic, at, undefined, first);
         const entries = await this.decode(batch);
         await applying;
         if (failure) break;
@@ -249,7 +287,7 @@ export class HotStorageProcessor {
     entries: readonly (HotEntry | RejectedEntryError)[],
   ): Promise<void> {
     for (const [i, e] of entries.entries())
-      if (e instanceof RejectedEntryError) await this.deadLetters.send('hot-processor', batch[i]!, e);
+      if (e instanceof RejectedEntryError) await this.deadLetter(batch[i]!, e);
     const good = entries.filter((e): e is HotEntry => !(e instanceof RejectedEntryError));
     const last = batch[batch.length - 1]!;
     try {
@@ -257,7 +295,7 @@ export class HotStorageProcessor {
     } catch (error) {
       if (!isEntryLevelHotError(error)) throw error;
       if (good.length === 1 && batch.length === 1) {
-        await this.deadLetters.send('hot-processor', last, RejectedEntryError.of(last.position, error)!);
+        await this.deadLetter(last, RejectedEntryError.for(last.position, error));
         await this.applyEntries(from, last, []);
         return;
       }
@@ -270,6 +308,15 @@ export class HotStorageProcessor {
         at = entry.position;
       }
     }
+  }
+
+  /** Puts an entry on the dead-letter topic; an `ack: 'hot'` writer waiting for it learns it was not applied. */
+  private async deadLetter(entry: LogEntry, rejection: RejectedEntryError): Promise<void> {
+    await this.deadLetters.send('hot-processor', entry, rejection);
+    this.rejected.set(entry.position, rejection);
+    if (this.rejected.size > REMEMBERED_REJECTIONS) this.rejected.delete(this.rejected.keys().next().value!);
+    for (const w of this.waiters.filter((w) => w.position === entry.position)) w.reject(rejection);
+    this.waiters = this.waiters.filter((w) => w.position !== entry.position);
   }
 
   /**
@@ -308,9 +355,10 @@ export class HotStorageProcessor {
     do {
       try {
         const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
+        this.recovered('connection');
         if (checkpoint) this.advance(checkpoint.position);
       } catch (error) {
-        this.options.onError?.(error);
+        this.failed(error, 'processor');
         return;
       }
       if (this.waiters.length === 0) return;
@@ -318,8 +366,8 @@ export class HotStorageProcessor {
     } while (Date.now() < until && !this.controller.signal.aborted);
   }
 
-  /** The lag gauges, as of now: entries after the checkpoint, and the age of the first of them. */
-  private async refreshLag(): Promise<void> {
+  /** The lag gauges and state().lagSeconds, as of now: entries after the checkpoint, and the age of the first of them. */
+  async refreshLag(): Promise<void> {
     const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
     const pending = await pendingSince(this.log, this.topic, checkpoint?.position);
     this.lagSeconds = pending.ageSeconds;
@@ -345,6 +393,8 @@ export class HotStorageProcessor {
    * forgets the waiter then.
    */
   waitApplied(position: Position, signal?: AbortSignal): Promise<void> {
+    const rejected = this.rejected.get(position);
+    if (rejected) return Promise.reject(rejected);
     if (this.appliedThrough !== undefined && this.appliedThrough >= position) return Promise.resolve();
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
@@ -353,6 +403,10 @@ export class HotStorageProcessor {
         resolve: () => {
           signal?.removeEventListener('abort', abort);
           resolve();
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', abort);
+          reject(error);
         },
       };
       const abort = () => {

@@ -10,7 +10,7 @@ import { openLakeSink } from '../cold/open-lake-sink.ts';
 import { ColdStorageProcessor, WAL_COLD_GROUP } from './cold-storage-processor.ts';
 import type { HotStorageProcessor } from './hot-storage-processor.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
-import { readCheckpoint } from './checkpoints.ts';
+import { durableCheckpoint, readCheckpoint } from './checkpoints.ts';
 import type { HotStore } from '../hot/hot-store.ts';
 import { waitCaughtUp } from '../core/wait-caught-up.ts';
 
@@ -73,7 +73,7 @@ export async function startStage2(options: {
     group: WAL_COLD_GROUP,
     // The hot processor's position lives in PostgreSQL: entries after its checkpoint stay.
     keepFrom: async () => {
-      const checkpoint = await readCheckpoint(pool, schema, 'hot');
+      const checkpoint = await durableCheckpoint(pool, schema, hotProcessor.name);
       return checkpoint ? checkpoint.position + 1n : 0n;
     },
     metrics,
@@ -81,8 +81,10 @@ export async function startStage2(options: {
   });
 
   const status = async (): Promise<Stage2Status> => {
+    // As of now, whether or not anything scrapes /metrics.
+    await Promise.all([hotProcessor.refreshLag(), cold.refreshLag()]);
     const pipelines = [hotProcessor.state(), cold.state()];
-    const checkpoint = await readCheckpoint(options.wal.hot.pool, options.wal.hot.schema, 'hot');
+    const checkpoint = await readCheckpoint(pool, schema, hotProcessor.name);
     const hotLag = (await pendingSince(log, WAL_TOPIC, checkpoint?.position)).entries;
     const coldLag = (await log.topics()).includes(WAL_TOPIC) ? await log.lag(WAL_COLD_GROUP, WAL_TOPIC) : 0;
     return {

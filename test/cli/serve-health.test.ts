@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runTierflow } from '../support/cli.ts';
 import { dropSchema } from '../support/hot.ts';
-import { TcpProxy } from '../server/tcp-proxy.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 interface Health {
   healthy: boolean;

@@ -10,7 +10,7 @@ import { HEALTH_TOPIC, logProbe } from '../../src/server/health-probes.ts';
 import type { StatusServer } from '../../src/server/http-server.ts';
 import { startStatusServer } from '../../src/server/http-server.ts';
 import { tierflowHealth } from '../../src/server/tierflow-health.ts';
-import { TcpProxy } from './tcp-proxy.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 interface Health {
   healthy: boolean;

@@ -1,0 +1,156 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { findDataset, marketData } from '../../src/datasets/index.ts';
+import { DeadLetters } from '../../src/events/dead-letters.ts';
+import { RejectedEntryError } from '../../src/events/rejected-entry.ts';
+import { createFileLog } from '../../src/log/file/index.ts';
+import type { Log } from '../../src/log/log.ts';
+import { CHECKPOINTS_TABLE, ensureCheckpoints } from '../../src/wal/checkpoints.ts';
+import { HotStorageProcessor } from '../../src/wal/hot-storage-processor.ts';
+import { WalWriter } from '../../src/wal/wal-writer.ts';
+import { HotStore } from '../../src/hot/hot-store.ts';
+import { createPool } from '../../src/hot/pool.ts';
+import { useTierflow } from '../support/hot.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
+import { until } from '../support/until.ts';
+
+const bar = (symbol: string, volume: number) => ({
+  symbol,
+  interval: '1m',
+  bucket_start: new Date(Date.UTC(2024, 2, 4, 14, 30)),
+  open: '1.5',
+  high: '1.5',
+  low: '1.5',
+  close: '1.5',
+  volume,
+  source: 'test',
+});
+
+describe('the hot processor', () => {
+  const ctx = useTierflow({ mode: 'hot-only' });
+  const cleanups: (() => Promise<void>)[] = [];
+  let dirs: string[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+    await ctx.tf.hot.pool.query(`DELETE FROM "${ctx.schema}".${CHECKPOINTS_TABLE}`);
+    await ctx.tf.hot.pool.query(`DELETE FROM "${ctx.schema}".market_data`);
+  });
+  afterAll(async () => {
+    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    dirs = [];
+  });
+
+  const openLog = async (): Promise<Log> => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-hotproc-'));
+    dirs.push(dir);
+    const log = await createFileLog(path.join(dir, 'log'));
+    cleanups.push(() => log.close());
+    await ensureCheckpoints(ctx.tf.hot.pool, ctx.schema);
+    return log;
+  };
+  const processor = (log: Log, name?: string) => {
+    const p = new HotStorageProcessor(ctx.tf.hot, log, {
+      datasetOf: findDataset,
+      lease: { retryMs: 50 },
+      ...(name ? { name } : {}),
+    });
+    p.start();
+    cleanups.push(() => p.stop());
+    return p;
+  };
+
+  it('runs once per schema: a standby follows the checkpoint, answers ack "hot", and takes over when the owner stops', async () => {
+    const log = await openLog();
+    const first = processor(log);
+    await until(() => first.state().active, 'the first processor to take the lease');
+    const second = processor(log);
+    // The standby's writer is acknowledged through the owner's work.
+    const writer = new WalWriter(log, { ack: 'hot', hotApplied: second, hotAckTimeoutMs: 10_000 });
+    await writer.upsert(marketData as never, [bar('AAA', 1)]);
+    expect(second.state().active).toBe(false);
+    expect(first.rowsApplied).toBe(1);
+    expect(second.rowsApplied).toBe(0);
+
+    await first.stop();
+    await until(() => second.state().active, 'the standby to take over');
+    await writer.upsert(marketData as never, [bar('BBB', 2)]);
+    expect(second.rowsApplied).toBe(1);
+    const { rows } = await ctx.tf.hot.pool.query(`SELECT symbol FROM "${ctx.schema}".market_data ORDER BY 1`);
+    expect(rows.map((r: { symbol: string }) => r.symbol)).toEqual(['AAA', 'BBB']);
+  });
+
+  it('dead-letters only the entry PostgreSQL refuses for its data, tells its ack "hot" writer, and applies the rest', async () => {
+    const log = await openLog();
+    await ctx.tf.hot.pool.query(
+      `ALTER TABLE "${ctx.schema}".market_data ADD CONSTRAINT small_volume CHECK (volume < 1000)`,
+    );
+    cleanups.push(async () => {
+      await ctx.tf.hot.pool.query(`ALTER TABLE "${ctx.schema}".market_data DROP CONSTRAINT small_volume`);
+    });
+    // Three entries in one batch: the processor starts after they are in the log.
+    const plain = new WalWriter(log);
+    await plain.upsert(marketData as never, [bar('AAA', 1)]);
+    await plain.upsert(marketData as never, [bar('BAD', 5000)]);
+    await plain.upsert(marketData as never, [bar('CCC', 3)]);
+    const p = processor(log);
+    const waiting = new WalWriter(log, { ack: 'hot', hotApplied: p, hotAckTimeoutMs: 10_000 });
+    await waiting.upsert(marketData as never, [bar('DDD', 4)]);
+    const { rows } = await ctx.tf.hot.pool.query(`SELECT symbol FROM "${ctx.schema}".market_data ORDER BY 1`);
+    expect(rows.map((r: { symbol: string }) => r.symbol)).toEqual(['AAA', 'CCC', 'DDD']);
+    const letters = await new DeadLetters(log).list();
+    expect(letters.map((l) => [l.sourcePosition, l.pipeline, l.code])).toEqual([
+      [1n, 'hot-processor', 'HOT_WRITE'],
+    ]);
+    expect(letters[0]!.reason).toContain('small_volume');
+    // A writer that waits for a dead-lettered entry is told, not acknowledged.
+    await expect(p.waitApplied(1n)).rejects.toBeInstanceOf(RejectedEntryError);
+    expect(p.state().failing).toBeUndefined();
+  });
+
+  it('a standby that lost PostgreSQL for a while says so, and stops saying so once it answers again', async () => {
+    const log = await openLog();
+    const owner = processor(log);
+    await until(() => owner.state().active, 'the owner to take the lease');
+    const proxy = new TcpProxy('127.0.0.1', Number(new URL(ctx.url).port || 5432));
+    await proxy.start();
+    const viaProxy = new URL(ctx.url);
+    viaProxy.hostname = '127.0.0.1';
+    viaProxy.port = String(proxy.port);
+    const pool = createPool(viaProxy.toString(), { max: 2, connectionTimeoutMillis: 2_000 });
+    cleanups.push(async () => {
+      await pool.end();
+      await proxy.stop();
+    });
+    const standby = new HotStorageProcessor(new HotStore(pool, { schema: ctx.schema }), log, {
+      datasetOf: findDataset,
+      lease: { retryMs: 50 },
+      onError: () => {},
+    });
+    standby.start();
+    cleanups.push(() => standby.stop());
+    await proxy.stop();
+    await until(() => standby.state().failing !== undefined, 'the standby to report PostgreSQL gone');
+    expect(standby.state().active).toBe(false);
+    await proxy.start();
+    await until(() => standby.state().failing === undefined, 'the standby to recover', 10_000);
+    expect(standby.state().active).toBe(false);
+  });
+
+  it('stops, naming the gap, when the log no longer holds what follows its checkpoint', async () => {
+    const log = await openLog();
+    await new WalWriter(log).upsert(marketData as never, [bar('AAA', 1)]);
+    // As after a WAL recreated or restored from an older copy: the checkpoint is past its end.
+    await ctx.tf.hot.pool.query(
+      `INSERT INTO "${ctx.schema}".${CHECKPOINTS_TABLE} (processor, position) VALUES ('hot', 41)`,
+    );
+    const p = processor(log);
+    await until(() => p.state().failing !== undefined, 'the processor to stop');
+    expect(p.state().failing).toMatch(/^stopped: the hot checkpoint is at 41 but topic "wal" ends at 0/);
+    const { rows } = await ctx.tf.hot.pool.query(
+      `SELECT count(*)::int AS n FROM "${ctx.schema}".market_data`,
+    );
+    expect(rows[0].n).toBe(0);
+  });
+});
