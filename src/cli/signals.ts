@@ -13,6 +13,8 @@ type HandledSignal = keyof typeof SIGNAL_EXIT_CODES;
 const SIGNALS = Object.keys(SIGNAL_EXIT_CODES) as HandledSignal[];
 
 const closers = new Set<() => Promise<void>>();
+/** A command that stops itself on a signal gets this many grace periods. */
+const DELEGATED_GRACE = 3;
 
 /** Registers what a command opened, to be closed on a signal; returns the unregistration. */
 export function closeOnSignal(close: () => Promise<void>): () => void {
@@ -42,6 +44,7 @@ export function handleSignals(
   const report = options.report ?? ((line: string) => process.stderr.write(`${line}\n`));
   let received: HandledSignal | undefined;
   let delegated = false;
+  let delegatedTimer: NodeJS.Timeout | undefined;
 
   const onSignal = (signal: HandledSignal) => {
     const code = SIGNAL_EXIT_CODES[signal];
@@ -53,6 +56,13 @@ export function handleSignals(
     // Listeners besides this one: the command ends itself on this signal.
     if (process.listenerCount(signal) > 1) {
       delegated = true;
+      // Its shutdown writes what it buffered first, so it gets longer; but a hung PostgreSQL or
+      // log must not keep a stopped service alive until someone sends SIGKILL.
+      delegatedTimer = setTimeout(() => {
+        report(`tierflow: still stopping after ${graceMs * DELEGATED_GRACE} ms, exiting`);
+        exit(code);
+      }, graceMs * DELEGATED_GRACE);
+      delegatedTimer.unref();
       return;
     }
     received = signal;
@@ -80,6 +90,7 @@ export function handleSignals(
       return received;
     },
     dispose() {
+      clearTimeout(delegatedTimer);
       for (const signal of SIGNALS) process.off(signal, onSignal);
       process.off('unhandledRejection', onAbandoned);
     },

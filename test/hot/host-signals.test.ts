@@ -118,6 +118,21 @@ describe('the CLI as host: signals.ts', () => {
     }
   });
 
+  it('exits after three grace periods when a command that stops itself hangs', async () => {
+    const { exits, lines, exitCalled } = install(20);
+    const own = () => {}; // a serve whose stop never finishes
+    process.on('SIGTERM', own);
+    try {
+      process.emit('SIGTERM', 'SIGTERM');
+      expect(exits).toEqual([]);
+      await exitCalled;
+      expect(exits).toEqual([143]);
+      expect(lines.at(-1)).toMatch(/still stopping after 60 ms/);
+    } finally {
+      process.off('SIGTERM', own);
+    }
+  });
+
   it('exits after the grace period when closing hangs, and reports a failed close', async () => {
     const { exits, lines, exitCalled } = install(50);
     const unregisterHang = closeOnSignal(() => new Promise<void>(() => {}));
