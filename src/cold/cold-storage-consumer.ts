@@ -152,9 +152,12 @@ export class ColdStorageConsumer {
    * the first entry after the group's commit), however long ago the last batch was written.
    */
   async refreshLag(): Promise<void> {
-    const committed = await this.log.committed(this.group, this.options.topic);
-    const pending = await pendingSince(this.log, this.options.topic, committed);
-    this.recovered('read');
+    // No event yet: the topic appears with the first one, and nothing waits.
+    const exists = (await this.log.topics()).includes(this.options.topic);
+    const committed = exists ? await this.log.committed(this.group, this.options.topic) : undefined;
+    const pending = exists
+      ? await pendingSince(this.log, this.options.topic, committed)
+      : { entries: 0, ageSeconds: 0 };
     this.lagSeconds = pending.ageSeconds;
     this.metrics.gauge(METRIC.coldLag, pending.ageSeconds);
     this.metrics.gauge(METRIC.coldBacklog, pending.entries);
@@ -211,7 +214,11 @@ export class ColdStorageConsumer {
     while (!signal.aborted) {
       try {
         // After a failed read, on from what is buffered already, not from the group's commit.
-        const after = this.lastAdded ?? (await this.log.committed(this.group, this.options.topic));
+        // Asked every time round, also when resuming after what is buffered: the answer shows the
+        // log is back after a failed read, though no new event may come for a while.
+        const committed = await this.log.committed(this.group, this.options.topic);
+        this.recovered('read');
+        const after = this.lastAdded ?? committed;
         const from = after === undefined ? ('earliest' as const) : { after };
         for await (const batch of this.log.read(this.options.topic, { from, signal })) {
           this.recovered('read');

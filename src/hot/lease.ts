@@ -31,9 +31,11 @@ export interface HeldLease {
 /**
  * Server-side keepalives for the lease's session: PostgreSQL's default (the kernel's, often two
  * hours) would keep a lost machine's lock that long. With these the server drops a silent
- * peer's session, and its lock, in about 10 + 3 × 5 s.
+ * peer's session, and its lock, in about 10 + 3 × 5 s. Set once connected, as ordinary settings:
+ * startup options can be overridden by the URL's, or refused by a pooler.
  */
-const KEEPALIVES = '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3';
+const KEEPALIVES =
+  'SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3';
 
 const abortable = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
@@ -78,10 +80,8 @@ export class PgLease {
   }
 
   private async connect(): Promise<Session> {
-    const given = this.connection.options;
     const client = new pg.Client({
       ...this.connection,
-      options: given ? `${given} ${KEEPALIVES}` : KEEPALIVES,
       keepAlive: true,
       keepAliveInitialDelayMillis: 10_000,
       query_timeout: this.options.queryTimeoutMs ?? 10_000,
@@ -92,6 +92,7 @@ export class PgLease {
     client.on('end', () => failed.abort(new LeaseLostError(this.name)));
     try {
       await client.connect();
+      await client.query(KEEPALIVES);
     } catch (error) {
       await end(client);
       throw error;

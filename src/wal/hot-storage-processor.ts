@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
-import type { Dataset, PipelineState } from '../core/index.ts';
-import { HotConnectionError, TierflowError } from '../core/index.ts';
+import type { Dataset, PipelineState, TierflowError } from '../core/index.ts';
+import { HotConnectionError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { HotStore } from '../hot/hot-store.ts';
@@ -19,8 +19,11 @@ import {
   WalBehindCheckpointError,
   advanceCheckpoint,
   readCheckpoint,
+  readRejections,
+  recordRejections,
 } from './checkpoints.ts';
-import { isEntryLevelHotError } from './entry-level-error.ts';
+import { isEntryLevelHotError, stopsTheProcessor } from './entry-level-error.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pendingSince } from '../cold/pending-since.ts';
 import { WAL_TOPIC } from './wal-entry.ts';
 
@@ -87,6 +90,8 @@ export class HotStorageProcessor {
   private lagSeconds = 0;
   /** The last position applied (and checkpointed), by this processor or another one. */
   appliedThrough: Position | undefined;
+  /** Whether this process is reading the log to apply it now (it owns the lease and passed its checks). */
+  following = false;
   /** Rows inserted, changed or deleted by this process since start. */
   rowsApplied = 0;
 
@@ -145,6 +150,8 @@ export class HotStorageProcessor {
       } finally {
         this.setActive(false);
         await held.release();
+        // What failed while applying is the owner's to report; a standby reports its own trouble.
+        if (this.failingKind === 'apply') this.recovered('apply');
       }
     }
   }
@@ -168,13 +175,13 @@ export class HotStorageProcessor {
         if (signal.aborted || error instanceof Interrupted) return;
         if (error instanceof UnknownTopicError) {
           // No entry yet: the topic appears with the first append.
-        } else if (error instanceof TierflowError && !error.retriable) {
-          this.stop_(error);
+        } else if (stopsTheProcessor(error)) {
+          this.stop_(error as TierflowError);
           return;
         } else {
           this.failed(error, error instanceof CheckpointMovedError ? 'fenced' : 'processor');
         }
-        await new Promise((resolve) => setTimeout(resolve, backoff));
+        await sleep(backoff, undefined, { signal }).catch(() => undefined); // aborted: the loop ends
         backoff = Math.min(backoff * 2, this.options.maxBackoffMs ?? 5_000);
       }
     }
@@ -221,8 +228,9 @@ export class HotStorageProcessor {
     let at = checkpoint?.position;
     const contiguous = CONTIGUOUS.has(this.log.backend);
     if (contiguous && at !== undefined) {
+      // An empty topic says nothing: retention may have dropped everything up to the checkpoint.
       const { last } = await this.log.stats(this.topic);
-      if (last === undefined || last < at) throw new WalBehindCheckpointError(this.topic, at, last);
+      if (last !== undefined && last < at) throw new WalBehindCheckpointError(this.topic, at, last);
     }
     const reader = new AbortController();
     const stop = () => reader.abort();
@@ -231,6 +239,7 @@ export class HotStorageProcessor {
     let failure: { error: unknown } | undefined;
     let applying: Promise<void> = Promise.resolve();
     try {
+      this.following = true;
       for await (const batch of this.log.read(this.topic, {
         from: at === undefined ? 'earliest' : { after: at },
         signal: reader.signal,
@@ -252,6 +261,7 @@ export class HotStorageProcessor {
     } catch (error) {
       if (!failure && !signal.aborted) throw error;
     } finally {
+      this.following = false;
       signal.removeEventListener('abort', stop);
       await applying;
     }
@@ -290,20 +300,22 @@ export class HotStorageProcessor {
       if (e instanceof RejectedEntryError) await this.deadLetter(batch[i]!, e);
     const good = entries.filter((e): e is HotEntry => !(e instanceof RejectedEntryError));
     const last = batch[batch.length - 1]!;
+    const rejected = entries.filter((e): e is RejectedEntryError => e instanceof RejectedEntryError);
     try {
-      await this.applyEntries(from, last, good);
+      await this.applyEntries(from, last, good, rejected);
     } catch (error) {
       if (!isEntryLevelHotError(error)) throw error;
       if (good.length === 1 && batch.length === 1) {
-        await this.deadLetter(last, RejectedEntryError.for(last.position, error));
-        await this.applyEntries(from, last, []);
+        const rejection = RejectedEntryError.for(last.position, error);
+        await this.deadLetter(last, rejection);
+        await this.applyEntries(from, last, [], [rejection]);
         return;
       }
       let at = from;
       for (const [i, entry] of batch.entries()) {
         const one = entries[i]!;
         // Dead-lettered above already: only the checkpoint moves past it.
-        if (one instanceof RejectedEntryError) await this.applyEntries(at, entry, []);
+        if (one instanceof RejectedEntryError) await this.applyEntries(at, entry, [], [one]);
         else await this.applyBatch(at, [entry], [one]);
         at = entry.position;
       }
@@ -330,6 +342,8 @@ export class HotStorageProcessor {
     from: Position | undefined,
     last: LogEntry,
     entries: readonly HotEntry[],
+    /** Entries of the range dead-lettered instead: recorded with the checkpoint, for waiters elsewhere. */
+    rejected: readonly RejectedEntryError[] = [],
   ): Promise<void> {
     const started = performance.now();
     let applied: number;
@@ -337,6 +351,7 @@ export class HotStorageProcessor {
       applied = await inTransaction(this.hot.pool, async (client) => {
         await client.query('SET LOCAL synchronous_commit = off');
         await advanceCheckpoint(client, this.hot.schema, this.name, from, last.position);
+        await recordRejections(client, this.hot.schema, this.name, rejected);
         return applyToHot(client, this.hot.schema, entries, this.options.datasetOf, this.hot.strategy);
       });
     } catch (error) {
@@ -356,7 +371,10 @@ export class HotStorageProcessor {
       try {
         const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
         this.recovered('connection');
-        if (checkpoint) this.advance(checkpoint.position);
+        if (checkpoint) {
+          await this.rejectPassedOver(checkpoint.position);
+          this.advance(checkpoint.position);
+        }
       } catch (error) {
         this.failed(error, 'processor');
         return;
@@ -364,6 +382,23 @@ export class HotStorageProcessor {
       if (this.waiters.length === 0) return;
       await new Promise((resolve) => setTimeout(resolve, this.options.followMs ?? 25));
     } while (Date.now() < until && !this.controller.signal.aborted);
+  }
+
+  /** Resolves if the entry at `position`, which the checkpoint has passed, was applied; rejects if it was dead-lettered. */
+  private async passedOver(position: Position): Promise<void> {
+    const reasons = await readRejections(this.hot.pool, this.hot.schema, this.name, [position]);
+    const reason = reasons.get(position);
+    if (reason !== undefined) throw new RejectedEntryError(position, 'DEAD_LETTERED', reason);
+  }
+
+  /** Waiters for entries the owner moved past without applying them are told so, before the others are answered. */
+  private async rejectPassedOver(through: Position): Promise<void> {
+    const passed = this.waiters.filter((w) => w.position <= through).map((w) => w.position);
+    const reasons = await readRejections(this.hot.pool, this.hot.schema, this.name, passed);
+    if (reasons.size === 0) return;
+    for (const w of this.waiters.filter((w) => reasons.has(w.position)))
+      w.reject(new RejectedEntryError(w.position, 'DEAD_LETTERED', reasons.get(w.position)!));
+    this.waiters = this.waiters.filter((w) => !reasons.has(w.position));
   }
 
   /** The lag gauges and state().lagSeconds, as of now: entries after the checkpoint, and the age of the first of them. */
@@ -395,7 +430,9 @@ export class HotStorageProcessor {
   waitApplied(position: Position, signal?: AbortSignal): Promise<void> {
     const rejected = this.rejected.get(position);
     if (rejected) return Promise.reject(rejected);
-    if (this.appliedThrough !== undefined && this.appliedThrough >= position) return Promise.resolve();
+    if (this.appliedThrough !== undefined && this.appliedThrough >= position)
+      // Passed already; whether applied or dead-lettered, only the owner knows here.
+      return this.active ? Promise.resolve() : this.passedOver(position);
     if (signal?.aborted) return Promise.reject(signal.reason as Error);
     return new Promise((resolve, reject) => {
       const waiter: Waiter = {
