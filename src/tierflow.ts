@@ -1,5 +1,5 @@
 import type { Dataset, StorageWriter } from './core/index.ts';
-import { ConfigError } from './core/index.ts';
+import { ConfigError, runAll } from './core/index.ts';
 import { allDatasets, findDataset } from './datasets/index.ts';
 import { openDatabase } from './hot/database.ts';
 import { HotOnlyWriter } from './hot/hot-only-writer.ts';
@@ -149,7 +149,6 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
-      const errors: unknown[] = [];
       const steps = [
         () => writer.close(),
         async () => {
@@ -159,15 +158,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
         () => pool.end(),
         () => database.release(),
       ];
-      for (const step of steps) {
-        try {
-          await step();
-        } catch (error) {
-          errors.push(error);
-        }
-      }
-      if (errors.length === 1) throw errors[0];
-      if (errors.length > 1) throw new AggregateError(errors, 'tierflow: several cleanup steps failed');
+      await runAll(steps, 'tierflow: closing');
     })());
 
   return {

@@ -9,3 +9,4 @@ export * from './storage-writer.ts';
 export * from './change.ts';
 export * from './text-form.ts';
 export * from './pipeline-state.ts';
+export * from './run-all.ts';

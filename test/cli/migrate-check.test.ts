@@ -13,8 +13,7 @@ import { createTierflow } from '../../src/tierflow.ts';
 import { WAL_TOPIC } from '../../src/wal/wal-entry.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
 import { runTierflow } from '../support/cli.ts';
-import { REDIS_URL, serviceAvailable } from '../support/services.ts';
-import { Redis } from 'ioredis';
+import { REDIS_URL, pingRedis, serviceAvailable } from '../support/services.ts';
 
 const CHECKS = [
   'dual writer healthy',
@@ -162,22 +161,6 @@ describe('tierflow migrate check --to wal', () => {
     );
   });
 });
-
-async function pingRedis(): Promise<void> {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    connectTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => {}); // the failed connect below rejects with it
-  try {
-    await probe.connect();
-    await probe.ping();
-  } finally {
-    probe.disconnect();
-  }
-}
 
 describe('tierflow migrate check on a schema with a 63-character name', () => {
   // `<schema>_check` cut to 63 bytes was the schema itself, which the replay check then dropped.

@@ -1,3 +1,6 @@
+import type { Change } from '../../src/core/index.ts';
+import { validatorFor } from '../../src/core/index.ts';
+import { marketData } from '../../src/datasets/index.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -202,4 +205,31 @@ function unscaledDecimal(text: string, scale: number): bigint {
   const [int = '0', frac = ''] = text.replace(/^[+-]/, '').split('.');
   const digits = BigInt(int + frac.padEnd(scale, '0').slice(0, scale));
   return negative ? -digits : digits;
+}
+
+/** `count` validated market_data upserts as lake changes, numbered from `from` (position and minute), on `day`. */
+export function bars(from: number, count: number, day = '2024-03-04'): Change[] {
+  const rows = validatorFor(marketData)(
+    Array.from({ length: count }, (_, i) => ({
+      symbol: `S${(from + i) % 5}`,
+      interval: '1m',
+      bucket_start: `${day}T${String(Math.floor((from + i) / 60) % 24).padStart(2, '0')}:${String((from + i) % 60).padStart(2, '0')}:00.000001Z`,
+      open: '10.5',
+      high: '11',
+      low: '10',
+      close: '10.25',
+      volume: 100 + from + i,
+      source: 'test',
+    })),
+  ) as Record<string, unknown>[];
+  return rows.map((row, i) => ({
+    dataset: 'market_data',
+    op: 'u',
+    key: { symbol: row.symbol, interval: row.interval, bucket_start: row.bucket_start },
+    after: row,
+    eventTime: row.bucket_start as string,
+    position: BigInt(from + i),
+    source: 'test',
+    schemaVersion: 1,
+  }));
 }

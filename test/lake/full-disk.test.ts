@@ -2,38 +2,11 @@ import { mkdtemp, readdir, rm, stat, statfs, truncate, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { Change } from '../../src/core/index.ts';
-import { validatorFor } from '../../src/core/index.ts';
 import { marketData } from '../../src/datasets/index.ts';
 import { LakeWriteError, LakeWriter } from '../../src/lake/lake-writer.ts';
 import { MANIFEST_FILE, readManifest } from '../../src/lake/manifest.ts';
 import { mountSmallDisk } from '../support/small-disk.ts';
-
-function bars(from: number, count: number): Change[] {
-  const rows = validatorFor(marketData)(
-    Array.from({ length: count }, (_, i) => ({
-      symbol: `S${(from + i) % 7}`,
-      interval: '1m',
-      bucket_start: new Date(Date.UTC(2024, 2, 4, 0, from + i)),
-      open: '10.5',
-      high: '11',
-      low: '10',
-      close: '10.25',
-      volume: from + i,
-      source: 'full-disk-test',
-    })),
-  ) as Record<string, unknown>[];
-  return rows.map((row, i) => ({
-    dataset: 'market_data',
-    op: 'u',
-    key: { symbol: row.symbol, interval: row.interval, bucket_start: row.bucket_start },
-    after: row,
-    eventTime: row.bucket_start as string,
-    position: BigInt(from + i),
-    source: 'test',
-    schemaVersion: 1,
-  }));
-}
+import { bars } from './fixtures.ts';
 
 /** Every file under the dataset's directory, relative to it. */
 async function filesOf(datasetDir: string): Promise<string[]> {

@@ -4,13 +4,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Change } from '../../src/core/index.ts';
 import { DirectoryLockedError } from '../../src/core/dir-lock.ts';
-import { validatorFor } from '../../src/core/index.ts';
 import { marketData } from '../../src/datasets/index.ts';
 import { canonicalJson } from '../../src/lake/canonical-json.ts';
 import { LakeWriteError, LakeWriter } from '../../src/lake/lake-writer.ts';
 import { readManifest } from '../../src/lake/manifest.ts';
+import { bars } from './fixtures.ts';
 
 const roots: string[] = [];
 async function lakeRoot(): Promise<string> {
@@ -24,32 +23,6 @@ afterAll(async () => {
     await rm(root, { recursive: true, force: true });
   }
 });
-
-function bars(from: number, count: number, day = '2024-03-04'): Change[] {
-  const rows = validatorFor(marketData)(
-    Array.from({ length: count }, (_, i) => ({
-      symbol: `S${(from + i) % 5}`,
-      interval: '1m',
-      bucket_start: `${day}T${String(Math.floor((from + i) / 60) % 24).padStart(2, '0')}:${String((from + i) % 60).padStart(2, '0')}:00.000001Z`,
-      open: '10.5',
-      high: '11',
-      low: '10',
-      close: '10.25',
-      volume: 100 + from + i,
-      source: 'test',
-    })),
-  ) as Record<string, unknown>[];
-  return rows.map((row, i) => ({
-    dataset: 'market_data',
-    op: 'u',
-    key: { symbol: row.symbol, interval: row.interval, bucket_start: row.bucket_start },
-    after: row,
-    eventTime: row.bucket_start as string,
-    position: BigInt(from + i),
-    source: 'test',
-    schemaVersion: 1,
-  }));
-}
 
 async function query(sql: string): Promise<Record<string, unknown>[]> {
   const db = await DuckDBInstance.create(':memory:');

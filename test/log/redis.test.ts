@@ -20,7 +20,7 @@ import {
 } from '../../src/log/redis/stream-id.ts';
 import { fitBatch } from '../../src/log/redis/stream-reader.ts';
 import { readerConnectionName } from '../../src/log/redis/connection.ts';
-import { REDIS_URL, serviceAvailable } from '../support/services.ts';
+import { REDIS_URL, pingRedis, serviceAvailable } from '../support/services.ts';
 import { until } from '../support/until.ts';
 import type { LogHarness } from './conformance.ts';
 import { collect, logConformance } from './conformance.ts';
@@ -28,24 +28,8 @@ import { collect, logConformance } from './conformance.ts';
 let redisAvailable: Promise<boolean> | undefined;
 /** Probed once per file, so a missing server is reported once. */
 function redisUp(): Promise<boolean> {
-  redisAvailable ??= serviceAvailable('Redis', async () => {
-    const probe = new Redis(REDIS_URL, {
-      lazyConnect: true,
-      connectTimeout: 2000,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    let refused: Error | undefined;
-    probe.on('error', (error: Error) => (refused = error)); // reported below, with the connect that failed
-    try {
-      await probe.connect().catch((error: unknown) => {
-        throw refused ?? error;
-      });
-      await probe.ping();
-    } finally {
-      probe.disconnect();
-    }
-  });
+  redisAvailable ??= serviceAvailable('Redis', pingRedis);
+
   return redisAvailable;
 }
 

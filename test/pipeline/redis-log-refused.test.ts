@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { assertLogFitsPositions } from '../../src/cold/log-fits-positions.ts';
 import { ConfigError } from '../../src/core/index.ts';
@@ -10,7 +9,7 @@ import { createRedisLog, dropRedisPrefix } from '../../src/log/redis/index.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
-import { REDIS_URL, serviceAvailable } from '../support/services.ts';
+import { REDIS_URL, pingRedis, serviceAvailable } from '../support/services.ts';
 
 describe('assertLogFitsPositions', () => {
   it.each(['stage 1', 'stage 2'] as const)(
@@ -36,21 +35,7 @@ describe('assertLogFitsPositions', () => {
   });
 });
 
-const redisUp = serviceAvailable('Redis', async () => {
-  const probe = new Redis(REDIS_URL, {
-    lazyConnect: true,
-    connectTimeout: 2000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  probe.on('error', () => {}); // the failed connect below rejects with it
-  try {
-    await probe.connect();
-    await probe.ping();
-  } finally {
-    probe.disconnect();
-  }
-});
+const redisUp = serviceAvailable('Redis', pingRedis);
 
 describe('the Redis log at start-up', async () => {
   const up = await redisUp;

@@ -15,5 +15,27 @@ export async function serviceAvailable(name: string, probe: () => Promise<void>)
   }
 }
 
+import { Redis } from 'ioredis';
+
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+/** Connects to the Redis at REDIS_URL and pings it once; rejects with the reason it could not. */
+export async function pingRedis(): Promise<void> {
+  const probe = new Redis(REDIS_URL, {
+    lazyConnect: true,
+    connectTimeout: 2000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  let refused: Error | undefined;
+  probe.on('error', (error: Error) => (refused = error)); // reported below, with the connect that failed
+  try {
+    await probe.connect().catch((error: unknown) => {
+      throw refused ?? error;
+    });
+    await probe.ping();
+  } finally {
+    probe.disconnect();
+  }
+}

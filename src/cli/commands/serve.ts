@@ -13,6 +13,7 @@ import type { Tierflow, TierflowMode } from '../../tierflow.ts';
 import { createTierflow, resolveConfig } from '../../tierflow.ts';
 import { startStage2 } from '../../wal/stage2.ts';
 import { configFrom, globalOptions } from '../context.ts';
+import { runAll } from '../../core/index.ts';
 
 interface ServeOptions {
   port: number;
@@ -80,7 +81,7 @@ export function registerServe(program: Command): void {
       // Closed in reverse order of opening, also when starting fails half-way; the server first,
       // so no /health runs on what is being closed.
       const opened: Array<() => Promise<void>> = [];
-      const stopAll = () => closeAll([() => server.close(), ...opened.reverse()]);
+      const stopAll = () => runAll([() => server.close(), ...opened.reverse()], 'tierflow serve: stopping');
       try {
         let log: Log | undefined;
         if (mode !== 'hot-only') {
@@ -122,18 +123,4 @@ export function registerServe(program: Command): void {
       await stopAll();
       console.log('tierflow serve: stopped');
     });
-}
-
-/** Runs every step, each even when one before it failed; throws what failed. */
-async function closeAll(steps: ReadonlyArray<() => Promise<void>>): Promise<void> {
-  const errors: unknown[] = [];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length === 1) throw errors[0];
-  if (errors.length > 1) throw new AggregateError(errors, 'tierflow serve: several steps of stopping failed');
 }
