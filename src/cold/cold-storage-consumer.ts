@@ -1,5 +1,5 @@
 import type { PipelineState } from '../core/index.ts';
-import { TierflowError } from '../core/index.ts';
+import { Throttled, TierflowError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import { UnknownTopicError } from '../log/errors.ts';
@@ -112,6 +112,7 @@ export class ColdStorageConsumer {
   private failingKind: 'read' | 'write' | undefined;
   private stopped: TierflowError | undefined;
   private lagSeconds = 0;
+  private readonly lag = new Throttled(() => this.measureLag());
   private unregister: (() => void) | undefined;
   /** Rows committed to the lake by this consumer since it started. */
   rowsCommitted = 0;
@@ -151,7 +152,11 @@ export class ColdStorageConsumer {
    * The lag gauge, as of now: the age of the oldest event not yet in the lake (the log's time of
    * the first entry after the group's commit), however long ago the last batch was written.
    */
-  async refreshLag(): Promise<void> {
+  refreshLag(maxAgeMs = 0): Promise<void> {
+    return this.lag.run(maxAgeMs);
+  }
+
+  private async measureLag(): Promise<void> {
     // No event yet: the topic appears with the first one, and nothing waits.
     const exists = (await this.log.topics()).includes(this.options.topic);
     const committed = exists ? await this.log.committed(this.group, this.options.topic) : undefined;

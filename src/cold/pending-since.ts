@@ -8,16 +8,27 @@ export interface Pending {
 }
 
 /**
+ * How old a lag measured for a status or health poll may be: polls come every 50 ms while a
+ * caller waits to catch up, and each measurement reads the log and PostgreSQL.
+ */
+export const STATUS_LAG_MAX_AGE_MS = 1_000;
+
+/** Entries after `after` (all of them if undefined), from the topic's figures alone. */
+export async function entriesAfter(log: Log, topic: string, after: Position | undefined): Promise<number> {
+  if (!(await log.topics()).includes(topic)) return 0;
+  const stats = await log.stats(topic);
+  if (stats.last === undefined || (after !== undefined && stats.last <= after)) return 0;
+  return after === undefined ? stats.entries : Math.min(stats.entries, Number(stats.last - after));
+}
+
+/**
  * What a reader of `topic` that is done through `after` (undefined: nothing done) has still to
  * do, as of now. A lag gauge built on it is the age of the oldest thing not done, so a backlog of
  * hours shows as hours, however recently the reader last finished a batch.
  */
 export async function pendingSince(log: Log, topic: string, after: Position | undefined): Promise<Pending> {
-  if (!(await log.topics()).includes(topic)) return { entries: 0, ageSeconds: 0 };
-  const stats = await log.stats(topic);
-  if (stats.last === undefined || (after !== undefined && stats.last <= after))
-    return { entries: 0, ageSeconds: 0 };
-  const entries = after === undefined ? stats.entries : Math.min(stats.entries, Number(stats.last - after));
+  const entries = await entriesAfter(log, topic, after);
+  if (entries === 0) return { entries: 0, ageSeconds: 0 };
   for await (const batch of log.read(topic, {
     from: after === undefined ? 'earliest' : { after },
     follow: false,

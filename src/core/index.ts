@@ -10,3 +10,4 @@ export * from './change.ts';
 export * from './text-form.ts';
 export * from './pipeline-state.ts';
 export * from './run-all.ts';
+export * from './throttled.ts';

@@ -14,6 +14,7 @@ import { waitCaughtUp } from '../core/wait-caught-up.ts';
 import { assertLogFitsPositions } from '../cold/log-fits-positions.ts';
 import type { RetentionSettings } from '../log/retention/index.ts';
 import { startStageRetention } from '../cold/stage-retention.ts';
+import { STATUS_LAG_MAX_AGE_MS } from '../cold/pending-since.ts';
 
 export { EVENT_TOPIC };
 export const COLD_GROUP = 'cold-storage';
@@ -103,7 +104,7 @@ export async function startStage1(options: {
   };
   const status = async (): Promise<Stage1Status> => {
     // As of now, whether or not anything scrapes /metrics.
-    await consumer.refreshLag();
+    await consumer.refreshLag(STATUS_LAG_MAX_AGE_MS);
     const outboxBacklog = await relay.backlog();
     const cold = await coldBacklog();
     return {

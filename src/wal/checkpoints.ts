@@ -3,6 +3,7 @@ import { TierflowError } from '../core/index.ts';
 import type { Position } from '../log/log.ts';
 import { ident, qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
+import { ensureRejections } from './rejections.ts';
 
 /**
  * Where each WAL processor that writes to PostgreSQL has got to. The hot processor saves its
@@ -18,70 +19,52 @@ export async function ensureCheckpoints(pool: pg.Pool, schema: string): Promise<
     position bigint NOT NULL,
     updated_at timestamptz NOT NULL DEFAULT now()
   )`);
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, REJECTIONS_TABLE)} (
-    processor text NOT NULL,
-    position bigint NOT NULL,
-    reason text NOT NULL,
-    at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (processor, position)
-  )`);
-}
-
-/**
- * Entries a processor moved past without applying them (dead-lettered), recorded with the
- * checkpoint that passes them, so an `ack: 'hot'` writer in any process learns its entry was not
- * applied. Kept a day: a writer waits seconds, not days.
- */
-export const REJECTIONS_TABLE = 'tierflow_wal_rejections';
-
-/** Inside the transaction that moves the checkpoint past the entries. */
-export async function recordRejections(
-  client: pg.PoolClient,
-  schema: string,
-  processor: string,
-  rejections: readonly { position: Position; message: string }[],
-): Promise<void> {
-  if (rejections.length === 0) return;
-  const table = qualified(schema, REJECTIONS_TABLE);
-  await client.query(
-    `INSERT INTO ${table} (processor, position, reason)
-     SELECT $1, p, r FROM unnest($2::bigint[], $3::text[]) AS x(p, r) ON CONFLICT DO NOTHING`,
-    [processor, rejections.map((r) => r.position.toString()), rejections.map((r) => r.message)],
+  // Added in 0.2: checked first, so a start takes no table lock once it is there.
+  const { rowCount } = await pool.query(
+    `SELECT 1 FROM information_schema.columns
+      WHERE table_schema = $1 AND table_name = $2 AND column_name = 'entry_logged_at'`,
+    [schema, CHECKPOINTS_TABLE],
   );
-  await client.query(`DELETE FROM ${table} WHERE processor = $1 AND at < now() - interval '1 day'`, [
-    processor,
-  ]);
-}
-
-/** Of these positions, those recorded as not applied, with the reason. */
-export async function readRejections(
-  db: pg.Pool | pg.PoolClient,
-  schema: string,
-  processor: string,
-  positions: readonly Position[],
-): Promise<Map<Position, string>> {
-  if (positions.length === 0) return new Map();
-  const { rows } = await db.query<{ position: bigint | string; reason: string }>(
-    `SELECT position, reason FROM ${qualified(schema, REJECTIONS_TABLE)}
-      WHERE processor = $1 AND position = ANY($2::bigint[])`,
-    [processor, positions.map((p) => p.toString())],
-  );
-  return new Map(rows.map((r) => [BigInt(r.position), r.reason]));
+  if (rowCount === 0)
+    await pool.query(
+      `ALTER TABLE ${qualified(schema, CHECKPOINTS_TABLE)} ADD COLUMN IF NOT EXISTS entry_logged_at bigint`,
+    );
+  await ensureRejections(pool, schema);
 }
 
 export async function readCheckpoint(
   db: pg.Pool | pg.PoolClient,
   schema: string,
   processor: string,
-): Promise<{ position: Position; updatedAt: Date } | undefined> {
+): Promise<Checkpoint | undefined> {
   // The pool's type parsers give timestamps as text: the time travels as epoch milliseconds.
-  const { rows } = await db.query<{ position: bigint | string; updated_ms: number | string }>(
-    `SELECT position, (extract(epoch FROM updated_at) * 1000)::float8 AS updated_ms
+  const { rows } = await db.query<{
+    position: bigint | string;
+    updated_ms: number | string;
+    entry_logged_at: bigint | string | null;
+  }>(
+    `SELECT position, (extract(epoch FROM updated_at) * 1000)::float8 AS updated_ms, entry_logged_at
        FROM ${qualified(schema, CHECKPOINTS_TABLE)} WHERE processor = $1`,
     [processor],
   );
   const row = rows[0];
-  return row ? { position: BigInt(row.position), updatedAt: new Date(Number(row.updated_ms)) } : undefined;
+  if (!row) return undefined;
+  return {
+    position: BigInt(row.position),
+    updatedAt: new Date(Number(row.updated_ms)),
+    ...(row.entry_logged_at === null ? {} : { entryLoggedAt: Number(row.entry_logged_at) }),
+  };
+}
+
+export interface Checkpoint {
+  position: Position;
+  updatedAt: Date;
+  /**
+   * The log's time of the entry at `position`: which log the checkpoint was made from. Another log
+   * (a process with a WAL of its own, a stream recreated and grown past the position) has another
+   * entry there. Absent for checkpoints written before it was kept.
+   */
+  entryLoggedAt?: number;
 }
 
 /**
@@ -102,6 +85,21 @@ export class WalBehindCheckpointError extends TierflowError {
 }
 
 /**
+ * The log holds another entry at the checkpoint's position than the one the checkpoint was made
+ * from: this process writes to a log of its own (the file log is one process's; several processes
+ * in WAL mode on one schema must share a log), or the log was recreated and has grown past the
+ * position. Applying would skip or mix entries of two logs, so the processor stops.
+ */
+export class WalLogMismatchError extends TierflowError {
+  constructor(topic: string, checkpoint: Checkpoint, found: number) {
+    super(
+      'WAL_LOG_MISMATCH',
+      `the hot checkpoint was made from another log: its entry ${checkpoint.position} was logged at ${new Date(checkpoint.entryLoggedAt!).toISOString()}, this log's topic "${topic}" has one logged at ${new Date(found).toISOString()} there (every WAL-mode process on a schema must share one log)`,
+    );
+  }
+}
+
+/**
  * The checkpoint, once durable: the processor commits asynchronously, so a checkpoint just read
  * may be lost in a PostgreSQL crash and move back. A synchronous commit flushes PostgreSQL's WAL
  * through every earlier commit, so whatever was read before it stays. Retention trusts only this.
@@ -110,7 +108,7 @@ export async function durableCheckpoint(
   pool: pg.Pool,
   schema: string,
   processor: string,
-): Promise<{ position: Position; updatedAt: Date } | undefined> {
+): Promise<Checkpoint | undefined> {
   const checkpoint = await readCheckpoint(pool, schema, processor);
   await inTransaction(pool, async (client) => {
     await client.query('SET LOCAL synchronous_commit = on');
@@ -142,20 +140,22 @@ export async function advanceCheckpoint(
   schema: string,
   processor: string,
   from: Position | undefined,
-  to: Position,
+  to: { position: Position; loggedAt: number },
 ): Promise<void> {
-  if (from !== undefined && to <= from)
-    throw new RangeError(`a checkpoint only moves forward (${from} → ${to})`);
+  if (from !== undefined && to.position <= from)
+    throw new RangeError(`a checkpoint only moves forward (${from} → ${to.position})`);
   const table = qualified(schema, CHECKPOINTS_TABLE);
   const { rowCount } =
     from === undefined
       ? await client.query(
-          `INSERT INTO ${table} (processor, position) VALUES ($1, $2) ON CONFLICT (processor) DO NOTHING`,
-          [processor, to.toString()],
+          `INSERT INTO ${table} (processor, position, entry_logged_at) VALUES ($1, $2, $3)
+           ON CONFLICT (processor) DO NOTHING`,
+          [processor, to.position.toString(), to.loggedAt],
         )
       : await client.query(
-          `UPDATE ${table} SET position = $3, updated_at = now() WHERE processor = $1 AND position = $2`,
-          [processor, from.toString(), to.toString()],
+          `UPDATE ${table} SET position = $3, entry_logged_at = $4, updated_at = now()
+            WHERE processor = $1 AND position = $2`,
+          [processor, from.toString(), to.position.toString(), to.loggedAt],
         );
   if (rowCount === 1) return;
   const found = await readCheckpoint(client, schema, processor);

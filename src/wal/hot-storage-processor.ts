@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Dataset, PipelineState, TierflowError } from '../core/index.ts';
-import { HotConnectionError } from '../core/index.ts';
+import { HotConnectionError, Throttled } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { HotStore } from '../hot/hot-store.ts';
@@ -19,9 +19,9 @@ import {
   WalBehindCheckpointError,
   advanceCheckpoint,
   readCheckpoint,
-  readRejections,
-  recordRejections,
 } from './checkpoints.ts';
+import { readRejections, recordRejections } from './rejections.ts';
+import { verifyCheckpointLog } from './verify-checkpoint-log.ts';
 import { isEntryLevelHotError, stopsTheProcessor } from './entry-level-error.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pendingSince } from '../cold/pending-since.ts';
@@ -53,6 +53,9 @@ interface Waiter {
 /** Positions dead-lettered lately, remembered for `ack: 'hot'` waiters that arrive after the fact. */
 const REMEMBERED_REJECTIONS = 1_000;
 
+/** How often a standby checks that the checkpoint it follows was made from its own log. */
+const VERIFY_EVERY_MS = 5_000;
+
 /** Backends whose positions number entries one by one, so a gap after the checkpoint means entries were lost. */
 const CONTIGUOUS = new Set(['file', 'nats']);
 
@@ -81,6 +84,10 @@ export class HotStorageProcessor {
   private readonly lease: PgLease;
   private readonly deadLetters: DeadLetters;
   private failing: string | undefined;
+  private verifiedAt = 0;
+  private readonly lag = new Throttled(() => this.measureLag());
+  /** Aborted when the processor stops for good: a standby stops trying for the lease too. */
+  private readonly halted = new AbortController();
   /** What failed: a connection failure clears once a round trip to PostgreSQL succeeds, an apply failure once a batch applies. */
   private failingKind: 'connection' | 'apply' | undefined;
   private readonly rejected = new Map<Position, RejectedEntryError>();
@@ -139,9 +146,9 @@ export class HotStorageProcessor {
     while (!signal.aborted && !this.stopped) {
       let held: HeldLease;
       try {
-        held = await this.lease.acquire(signal, () => this.follow());
+        held = await this.lease.acquire(AbortSignal.any([signal, this.halted.signal]), () => this.follow());
       } catch (error) {
-        if (signal.aborted) break;
+        if (signal.aborted || this.stopped) break;
         throw error;
       }
       this.setActive(true);
@@ -208,7 +215,12 @@ export class HotStorageProcessor {
 
   /** An error no retry can help: the processor stops, and says so until restarted. */
   private stop_(error: TierflowError): void {
+    if (this.stopped) return;
     this.stopped = error;
+    this.halted.abort(error);
+    // Nothing this process waits for will be applied by it now: writers learn why at once.
+    for (const w of this.waiters) w.reject(error);
+    this.waiters = [];
     this.failing = `stopped: ${error.message}`;
     this.options.onError?.(error);
     this.metrics.count(METRIC.pipelineStopped, { pipeline: 'hot-processor' });
@@ -223,6 +235,7 @@ export class HotStorageProcessor {
   private async applyFromCheckpoint(signal: AbortSignal, onApplied: () => void): Promise<void> {
     const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
     this.recovered('connection');
+    if (checkpoint) await verifyCheckpointLog(this.log, this.topic, checkpoint);
     this.appliedThrough = undefined;
     if (checkpoint) this.advance(checkpoint.position);
     let at = checkpoint?.position;
@@ -350,7 +363,10 @@ export class HotStorageProcessor {
     try {
       applied = await inTransaction(this.hot.pool, async (client) => {
         await client.query('SET LOCAL synchronous_commit = off');
-        await advanceCheckpoint(client, this.hot.schema, this.name, from, last.position);
+        await advanceCheckpoint(client, this.hot.schema, this.name, from, {
+          position: last.position,
+          loggedAt: last.timestamp,
+        });
         await recordRejections(client, this.hot.schema, this.name, rejected);
         return applyToHot(client, this.hot.schema, entries, this.options.datasetOf, this.hot.strategy);
       });
@@ -372,11 +388,16 @@ export class HotStorageProcessor {
         const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
         this.recovered('connection');
         if (checkpoint) {
+          if (Date.now() - this.verifiedAt >= VERIFY_EVERY_MS) {
+            await verifyCheckpointLog(this.log, this.topic, checkpoint);
+            this.verifiedAt = Date.now();
+          }
           await this.rejectPassedOver(checkpoint.position);
           this.advance(checkpoint.position);
         }
       } catch (error) {
-        this.failed(error, 'processor');
+        if (stopsTheProcessor(error)) this.stop_(error as TierflowError);
+        else this.failed(error, 'processor');
         return;
       }
       if (this.waiters.length === 0) return;
@@ -402,7 +423,11 @@ export class HotStorageProcessor {
   }
 
   /** The lag gauges and state().lagSeconds, as of now: entries after the checkpoint, and the age of the first of them. */
-  async refreshLag(): Promise<void> {
+  refreshLag(maxAgeMs = 0): Promise<void> {
+    return this.lag.run(maxAgeMs);
+  }
+
+  private async measureLag(): Promise<void> {
     const checkpoint = await readCheckpoint(this.hot.pool, this.hot.schema, this.name);
     const pending = await pendingSince(this.log, this.topic, checkpoint?.position);
     this.lagSeconds = pending.ageSeconds;

@@ -2,7 +2,7 @@ import type { Log } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { noopMetrics } from '../observe/metrics.ts';
 import type { PipelineState } from '../core/index.ts';
-import { pendingSince } from '../cold/pending-since.ts';
+import { STATUS_LAG_MAX_AGE_MS, entriesAfter } from '../cold/pending-since.ts';
 import { startStageRetention } from '../cold/stage-retention.ts';
 import type { RetentionSettings } from '../log/retention/index.ts';
 import type { LakeThread } from '../cold/open-lake-sink.ts';
@@ -82,10 +82,13 @@ export async function startStage2(options: {
 
   const status = async (): Promise<Stage2Status> => {
     // As of now, whether or not anything scrapes /metrics.
-    await Promise.all([hotProcessor.refreshLag(), cold.refreshLag()]);
+    await Promise.all([
+      hotProcessor.refreshLag(STATUS_LAG_MAX_AGE_MS),
+      cold.refreshLag(STATUS_LAG_MAX_AGE_MS),
+    ]);
     const pipelines = [hotProcessor.state(), cold.state()];
     const checkpoint = await readCheckpoint(pool, schema, hotProcessor.name);
-    const hotLag = (await pendingSince(log, WAL_TOPIC, checkpoint?.position)).entries;
+    const hotLag = await entriesAfter(log, WAL_TOPIC, checkpoint?.position);
     const coldLag = (await log.topics()).includes(WAL_TOPIC) ? await log.lag(WAL_COLD_GROUP, WAL_TOPIC) : 0;
     return {
       hotLag,

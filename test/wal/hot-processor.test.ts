@@ -28,6 +28,12 @@ const bar = (symbol: string, volume: number) => ({
   source: 'test',
 });
 
+async function collectFirst(log: Log) {
+  for await (const batch of log.read('wal', { from: 'earliest', follow: false, maxBatchEntries: 1 }))
+    if (batch[0]) return batch[0];
+  throw new Error('the log is empty');
+}
+
 describe('the hot processor', () => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const cleanups: (() => Promise<void>)[] = [];
@@ -162,6 +168,29 @@ describe('the hot processor', () => {
     await writer.upsert(marketData as never, [bar('BBB', 2)]);
     await until(() => again.appliedThrough === 1n, 'the entry after the trim to be applied');
     expect(again.state().failing).toBeUndefined();
+  });
+
+  it('a process whose WAL is not the one the checkpoint was made from stops, standby or owner, instead of mixing two logs', async () => {
+    const logA = await openLog();
+    const logB = await openLog();
+    await new WalWriter(logA).upsert(marketData as never, [bar('AAA', 1)]);
+    const owner = processor(logA);
+    await until(() => owner.appliedThrough === 0n, 'the owner to apply its entry');
+    // Another process with a file log of its own: its entry 0 is another entry, logged later.
+    const loggedA = (await collectFirst(logA)).timestamp;
+    await until(() => Date.now() > loggedA, 'the clock to move on');
+    await new WalWriter(logB).upsert(marketData as never, [bar('BBB', 2)]);
+    const standby = processor(logB);
+    await until(() => standby.state().failing !== undefined, 'the standby to stop');
+    expect(standby.state().failing).toMatch(/^stopped: the hot checkpoint was made from another log/);
+    expect(owner.state().active).toBe(true);
+    // As owner it refuses too, before applying anything of its log.
+    await owner.stop();
+    const next = processor(logB);
+    await until(() => next.state().failing !== undefined, 'the next owner to stop');
+    expect(next.state().failing).toMatch(/WAL_LOG_MISMATCH|made from another log/);
+    const { rows } = await ctx.tf.hot.pool.query(`SELECT symbol FROM "${ctx.schema}".market_data`);
+    expect(rows.map((r: { symbol: string }) => r.symbol)).toEqual(['AAA']);
   });
 
   it('stops, naming the gap, when the log no longer holds what follows its checkpoint', async () => {
