@@ -70,6 +70,8 @@ export function handleSignals(
     // Work still in flight fails once its resources close under it, and a promise nobody awaits
     // any more would crash the process with exit code 1: report each such failure in one line.
     process.on('unhandledRejection', onAbandoned);
+    // Likewise an 'error' event nobody listens for any more, from a socket closed under its work.
+    process.on('uncaughtException', onAbandoned);
     const timer = setTimeout(() => {
       report(`tierflow: still closing after ${graceMs} ms, exiting`);
       exit(code);
@@ -93,6 +95,7 @@ export function handleSignals(
       clearTimeout(delegatedTimer);
       for (const signal of SIGNALS) process.off(signal, onSignal);
       process.off('unhandledRejection', onAbandoned);
+      process.off('uncaughtException', onAbandoned);
     },
   };
 }

@@ -78,6 +78,8 @@ describe('embedded PostgreSQL on signals', () => {
         },
       );
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
       // The demo prints its first line once PostgreSQL runs and the tables exist.
       await new Promise<void>((resolve, reject) => {
         child.stdout.on('data', (chunk: Buffer) => {
@@ -87,7 +89,7 @@ describe('embedded PostgreSQL on signals', () => {
       });
       expect((await new EmbeddedPostgresServer(signalDir).status()).running).toBe(true);
       child.kill(signal);
-      expect(await exited).toBe(signal === 'SIGINT' ? 130 : 143);
+      expect(await exited, stderr).toBe(signal === 'SIGINT' ? 130 : 143);
       expect((await new EmbeddedPostgresServer(signalDir).status()).running).toBe(false);
     },
   );
