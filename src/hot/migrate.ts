@@ -4,6 +4,7 @@ import { MigrationError, describeDataset } from '../core/index.ts';
 import { addColumnSql, createTableSql } from './ddl.ts';
 import { ident, qualified } from './sql.ts';
 import { inTransaction } from './transaction.ts';
+import { lockSchemaDdl } from './ddl-lock.ts';
 
 export const MIGRATIONS_TABLE = 'tierflow_migrations';
 
@@ -27,7 +28,7 @@ export async function migrate(
 ): Promise<MigrationOutcome[]> {
   const ledger = qualified(schema, MIGRATIONS_TABLE);
   return inTransaction(pool, async (client) => {
-    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`tierflow:migrate:${schema}`]);
+    await lockSchemaDdl(client, schema);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
     await client.query(
       `CREATE TABLE IF NOT EXISTS ${ledger} (

@@ -3,6 +3,7 @@ import { TierflowError } from '../core/index.ts';
 import type { Position } from '../log/log.ts';
 import { ident, qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
+import { lockSchemaDdl } from '../hot/ddl-lock.ts';
 import { ensureRejections } from './rejections.ts';
 
 /**
@@ -13,23 +14,26 @@ import { ensureRejections } from './rejections.ts';
 export const CHECKPOINTS_TABLE = 'tierflow_wal_checkpoints';
 
 export async function ensureCheckpoints(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, CHECKPOINTS_TABLE)} (
-    processor text PRIMARY KEY,
-    position bigint NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now()
-  )`);
-  // Added in 0.2: checked first, so a start takes no table lock once it is there.
-  const { rowCount } = await pool.query(
-    `SELECT 1 FROM information_schema.columns
-      WHERE table_schema = $1 AND table_name = $2 AND column_name = 'entry_logged_at'`,
-    [schema, CHECKPOINTS_TABLE],
-  );
-  if (rowCount === 0)
-    await pool.query(
-      `ALTER TABLE ${qualified(schema, CHECKPOINTS_TABLE)} ADD COLUMN IF NOT EXISTS entry_logged_at bigint`,
+  await inTransaction(pool, async (client) => {
+    await lockSchemaDdl(client, schema);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${ident(schema)}`);
+    await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, CHECKPOINTS_TABLE)} (
+      processor text PRIMARY KEY,
+      position bigint NOT NULL,
+      updated_at timestamptz NOT NULL DEFAULT now()
+    )`);
+    // Added in 0.2: checked first, so a start takes no table lock once it is there.
+    const { rowCount } = await client.query(
+      `SELECT 1 FROM information_schema.columns
+        WHERE table_schema = $1 AND table_name = $2 AND column_name = 'entry_logged_at'`,
+      [schema, CHECKPOINTS_TABLE],
     );
-  await ensureRejections(pool, schema);
+    if (rowCount === 0)
+      await client.query(
+        `ALTER TABLE ${qualified(schema, CHECKPOINTS_TABLE)} ADD COLUMN IF NOT EXISTS entry_logged_at bigint`,
+      );
+    await ensureRejections(client, schema);
+  });
 }
 
 export async function readCheckpoint(

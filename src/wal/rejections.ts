@@ -9,8 +9,9 @@ import type { Position } from '../log/log.ts';
  */
 export const REJECTIONS_TABLE = 'tierflow_wal_rejections';
 
-export async function ensureRejections(pool: pg.Pool, schema: string): Promise<void> {
-  await pool.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, REJECTIONS_TABLE)} (
+/** Inside the caller's transaction, under the schema's DDL lock (checkpoints.ts). */
+export async function ensureRejections(client: pg.PoolClient, schema: string): Promise<void> {
+  await client.query(`CREATE TABLE IF NOT EXISTS ${qualified(schema, REJECTIONS_TABLE)} (
     processor text NOT NULL,
     position bigint NOT NULL,
     reason text NOT NULL,
