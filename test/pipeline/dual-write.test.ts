@@ -135,8 +135,10 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
       ).rows.map((r) => r.queued as string);
     const queued = await ids();
     expect(queued).toHaveLength(10);
-    // The first relay's append waits until the second relay's append is done (or half a second
-    // has passed): if both could hold a batch at once, the newer batch would reach the log first.
+    // The first relay's append waits until the second relay's append is done, or its try has
+    // ended without one: if both could hold a batch at once, the newer batch would reach the log first.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
     let secondDone!: () => void;
     const second = new Promise<void>((resolve) => (secondDone = resolve));
     let firstHolds!: () => void;
@@ -144,7 +146,7 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
     const gated = {
       append: async (...args: Parameters<Log['append']>) => {
         firstHolds();
-        await Promise.race([second, new Promise((resolve) => setTimeout(resolve, 500))]);
+        await released;
         return log.append(...args);
       },
     };
@@ -163,7 +165,10 @@ describe('stage 1: DualStorageWriter with a transactional outbox', () => {
     // The second relay starts while the first one holds its batch (its append is waiting).
     await holding;
     // The second relay waits for the lock, or leaves its try for later; the rest is moved after.
-    const [a, b] = await Promise.all([moving, other.drain()]);
+    const otherTry = other.drainOnce();
+    void second.then(release);
+    otherTry.then(release, release);
+    const [a, b] = await Promise.all([moving, otherTry]);
     expect(a + b + (await other.drain())).toBe(10);
     const order = (await collect(log, 'turns', 'earliest')).map((e) => e.headers.outbox_id);
     expect(order).toEqual(queued);
