@@ -1,5 +1,5 @@
 import type { PipelineState } from '../core/index.ts';
-import { Throttled, TierflowError } from '../core/index.ts';
+import { FailureState, Throttled, TierflowError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import { UnknownTopicError } from '../log/errors.ts';
@@ -107,10 +107,8 @@ export class ColdStorageConsumer {
   /** The last entry taken into the buffer, flushed or not. */
   private lastAdded: Position | undefined;
   private readonly deadLetters: DeadLetters;
-  private failing: string | undefined;
   /** A read failure clears once the log answers again; a write failure once a batch is in the lake. */
-  private failingKind: 'read' | 'write' | undefined;
-  private stopped: TierflowError | undefined;
+  private readonly trouble = new FailureState();
   private lagSeconds = 0;
   private readonly lag = new Throttled(() => this.measureLag());
   private unregister: (() => void) | undefined;
@@ -142,9 +140,9 @@ export class ColdStorageConsumer {
   state(): PipelineState {
     return {
       name: this.pipeline,
-      failing: this.failing,
+      failing: this.trouble.failing,
       lagSeconds: this.lagSeconds,
-      active: this.running !== undefined && !this.stopped,
+      active: this.running !== undefined && !this.trouble.stopped,
     };
   }
 
@@ -170,25 +168,16 @@ export class ColdStorageConsumer {
 
   /** A failure a retry may mend: reported, and shown by state() until that kind of work succeeds again. */
   private failed(error: unknown, kind: 'read' | 'write'): void {
-    if (this.stopped) return;
-    this.failing = (error as Error).message;
-    this.failingKind = kind;
-    this.options.onError?.(error);
+    if (this.trouble.fail(error, kind === 'write')) this.options.onError?.(error);
   }
 
   private recovered(kind: 'read' | 'write'): void {
-    if (this.stopped || this.failing === undefined) return;
-    if (kind === 'write' || this.failingKind === 'read') {
-      this.failing = undefined;
-      this.failingKind = undefined;
-    }
+    this.trouble.recover(kind === 'write');
   }
 
   /** An error no retry can help (a misconfiguration, a corrupt manifest): stop, and say so until restarted. */
   private stopFor(error: TierflowError): void {
-    if (this.stopped) return;
-    this.stopped = error;
-    this.failing = `stopped: ${error.message}`;
+    if (!this.trouble.stop(error)) return;
     this.options.onError?.(error);
     this.metrics.count(METRIC.pipelineStopped, { pipeline: this.pipeline });
     if (this.timer) clearInterval(this.timer);

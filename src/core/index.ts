@@ -11,3 +11,4 @@ export * from './text-form.ts';
 export * from './pipeline-state.ts';
 export * from './run-all.ts';
 export * from './throttled.ts';
+export * from './failure-state.ts';

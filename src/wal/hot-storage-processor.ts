@@ -1,6 +1,6 @@
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import type { Dataset, PipelineState, TierflowError } from '../core/index.ts';
-import { HotConnectionError, Throttled } from '../core/index.ts';
+import { FailureState, HotConnectionError, Throttled } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import type { HotStore } from '../hot/hot-store.ts';
@@ -83,15 +83,13 @@ export class HotStorageProcessor {
   private waiters: Waiter[] = [];
   private readonly lease: PgLease;
   private readonly deadLetters: DeadLetters;
-  private failing: string | undefined;
   private verifiedAt = 0;
   private readonly lag = new Throttled(() => this.measureLag());
   /** Aborted when the processor stops for good: a standby stops trying for the lease too. */
   private readonly halted = new AbortController();
-  /** What failed: a connection failure clears once a round trip to PostgreSQL succeeds, an apply failure once a batch applies. */
-  private failingKind: 'connection' | 'apply' | undefined;
+  /** A connection failure clears once a round trip to PostgreSQL succeeds, an apply failure once a batch applies. */
+  private readonly trouble = new FailureState();
   private readonly rejected = new Map<Position, RejectedEntryError>();
-  private stopped: TierflowError | undefined;
   private active = false;
   private unregister: (() => void) | undefined;
   private lagSeconds = 0;
@@ -138,17 +136,22 @@ export class HotStorageProcessor {
 
   /** How the processor is doing, as /health reports it. */
   state(): PipelineState {
-    return { name: 'hot-processor', failing: this.failing, lagSeconds: this.lagSeconds, active: this.active };
+    return {
+      name: 'hot-processor',
+      failing: this.trouble.failing,
+      lagSeconds: this.lagSeconds,
+      active: this.active,
+    };
   }
 
   private async loop(): Promise<void> {
     const signal = this.controller.signal;
-    while (!signal.aborted && !this.stopped) {
+    while (!signal.aborted && !this.trouble.stopped) {
       let held: HeldLease;
       try {
         held = await this.lease.acquire(AbortSignal.any([signal, this.halted.signal]), () => this.follow());
       } catch (error) {
-        if (signal.aborted || this.stopped) break;
+        if (signal.aborted || this.trouble.stopped) break;
         throw error;
       }
       this.setActive(true);
@@ -158,7 +161,7 @@ export class HotStorageProcessor {
         this.setActive(false);
         await held.release();
         // What failed while applying is the owner's to report; a standby reports its own trouble.
-        if (this.failingKind === 'apply') this.recovered('apply');
+        this.trouble.dropDeep();
       }
     }
   }
@@ -196,32 +199,24 @@ export class HotStorageProcessor {
 
   /** A failure that a retry may mend: reported, counted, and shown by state() until an attempt succeeds. */
   private failed(error: unknown, type: string): void {
-    if (this.stopped) return;
-    this.failing = (error as Error).message;
-    this.failingKind =
-      isConnectionFailure(error) || error instanceof HotConnectionError ? 'connection' : 'apply';
+    const connection = isConnectionFailure(error) || error instanceof HotConnectionError;
+    if (!this.trouble.fail(error, !connection)) return;
     this.options.onError?.(error);
     this.metrics.count(METRIC.writeErrors, { type, tier: 'hot' });
   }
 
   /** Something of `kind` succeeded: a failure of that kind (or a lesser one) is over. */
   private recovered(kind: 'connection' | 'apply'): void {
-    if (this.stopped || this.failing === undefined) return;
-    if (kind === 'apply' || this.failingKind === 'connection') {
-      this.failing = undefined;
-      this.failingKind = undefined;
-    }
+    this.trouble.recover(kind === 'apply');
   }
 
   /** An error no retry can help: the processor stops, and says so until restarted. */
   private stop_(error: TierflowError): void {
-    if (this.stopped) return;
-    this.stopped = error;
+    if (!this.trouble.stop(error)) return;
     this.halted.abort(error);
     // Nothing this process waits for will be applied by it now: writers learn why at once.
     for (const w of this.waiters) w.reject(error);
     this.waiters = [];
-    this.failing = `stopped: ${error.message}`;
     this.options.onError?.(error);
     this.metrics.count(METRIC.pipelineStopped, { pipeline: 'hot-processor' });
   }
