@@ -3,6 +3,7 @@ import { registerDb } from './commands/db.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerDlq } from './commands/dlq.ts';
 import { registerImport } from './commands/import.ts';
+import { registerKafka } from './commands/kafka.ts';
 import { registerLakeCompact } from './commands/lake-compact.ts';
 import { registerLake } from './commands/lake.ts';
 import { registerLog } from './commands/log.ts';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerReplay(program);
   registerWal(program);
   registerDlq(program);
+  registerKafka(program);
   return program;
 }
 
