@@ -5,7 +5,8 @@ import type { Log } from './log.ts';
 
 /**
  * Opens the log a spec names: `file:<dir>` (or a bare directory) for the embedded file log,
- * `redis://…` for Redis Streams, `nats://…` for NATS JetStream. The backend owns the connection.
+ * `redis://…` for Redis Streams, `nats://…` for NATS JetStream, `kafka://host:port[,…]` for Apache
+ * Kafka. The backend owns the connection.
  */
 export async function openLog(spec: string, options: { metrics?: Metrics } = {}): Promise<Log> {
   const scheme = /^([a-z]+):\/\//.exec(spec)?.[1];
@@ -17,8 +18,14 @@ export async function openLog(spec: string, options: { metrics?: Metrics } = {})
     const { createNatsLog } = await import('./nats/index.ts');
     return createNatsLog(spec, { metrics: options.metrics });
   }
+  if (scheme === 'kafka') {
+    const { createKafkaLog } = await import('./kafka/index.ts');
+    return createKafkaLog(spec, { metrics: options.metrics });
+  }
   if (scheme !== undefined)
-    throw new ConfigError(`unknown log scheme "${scheme}://" (use file:<dir>, redis://… or nats://…)`);
+    throw new ConfigError(
+      `unknown log scheme "${scheme}://" (use file:<dir>, redis://…, nats://… or kafka://…)`,
+    );
   const { createFileLog } = await import('./file/index.ts');
   return createFileLog(path.resolve(spec.replace(/^file:/, '')), { metrics: options.metrics });
 }

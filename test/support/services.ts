@@ -19,6 +19,16 @@ import { Redis } from 'ioredis';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+/** The broker `tierflow kafka start` runs (.ci/run starts it), or $KAFKA_URL. */
+export const KAFKA_URL = process.env.KAFKA_URL ?? 'kafka://127.0.0.1:9092';
+
+/** Asks the Kafka broker at KAFKA_URL for its topics once; rejects with the reason it could not. */
+export async function pingKafka(): Promise<void> {
+  const { probeBroker } = await import('../../src/kafka-broker/probe.ts');
+  const address = KAFKA_URL.replace(/^kafka:\/\//, '').split(',')[0]!;
+  const failure = await probeBroker(address, 3000);
+  if (failure) throw new Error(`${failure.message} (start one with \`npx tierflow kafka start\`)`);
+}
 
 /** Connects to the Redis at REDIS_URL and pings it once; rejects with the reason it could not. */
 export async function pingRedis(): Promise<void> {

@@ -1,0 +1,262 @@
+import { METRIC } from '../../observe/metrics.ts';
+import { InvalidTopicError, LogClosedError } from '../errors.ts';
+import type {
+  Log,
+  LogEntry,
+  LogEntryInput,
+  Position,
+  ReadOptions,
+  RetentionPolicy,
+  TopicStats,
+} from '../log.ts';
+import { isValidTopic } from '../log.ts';
+import { GroupAppender } from './append.ts';
+import type { KafkaClients } from './clients.ts';
+import { createClients } from './clients.ts';
+import { TopicRecreatedError, failureReason, unavailable } from './kafka-errors.ts';
+import { GroupCommits, partitionBounds } from './offsets.ts';
+import type { KafkaLogOptions, ResolvedKafkaLogOptions } from './options.ts';
+import { parseKafkaSpec, resolveKafkaOptions } from './options.ts';
+import { PartitionSizes } from './partition-sizes.ts';
+import { offsetOf, partitionOfPosition, positionOf } from './position.ts';
+import type { ReaderContext } from './reader.ts';
+import { readTopic } from './reader.ts';
+import { applyKafkaRetention } from './retention.ts';
+import { KafkaTopics } from './topics.ts';
+
+const BACKEND = 'kafka';
+
+/**
+ * The Log on Apache Kafka: a Kafka topic per tierflow topic, positions are offsets (with the
+ * partition above bit 48, position.ts), an append is durable once the idempotent producer's
+ * acks=all produce is answered (docs/log-kafka.md says what that means on one broker and on a
+ * cluster), and consumer groups commit in Kafka's group coordinator.
+ */
+class KafkaLog implements Log {
+  readonly backend = BACKEND;
+  private readonly kafkaTopics: KafkaTopics;
+  private readonly commits: GroupCommits;
+  private readonly sizes: PartitionSizes;
+  private readonly appender: GroupAppender;
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly readerContext: ReaderContext;
+  private signalClosed!: () => void;
+  private readonly closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
+  private closing: Promise<void> | undefined;
+  /** Per topic, the id of the Kafka topic this process appended to first. */
+  private readonly appendedTo = new Map<string, string>();
+
+  constructor(
+    private readonly clients: KafkaClients,
+    private readonly options: ResolvedKafkaLogOptions,
+  ) {
+    this.kafkaTopics = new KafkaTopics(clients.admin, options);
+    this.commits = new GroupCommits(clients.admin, (group) => `${options.prefix}${group}`);
+    this.sizes = new PartitionSizes(clients.fetcher);
+    this.appender = new GroupAppender(clients.producer);
+    this.readerContext = {
+      admin: clients.admin,
+      fetcher: clients.fetcher,
+      topics: this.kafkaTopics,
+      closed: this.closedSignal,
+      isClosed: () => this.closing !== undefined,
+    };
+  }
+
+  append(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
+    if (this.closing) return Promise.reject(new LogClosedError());
+    if (!isValidTopic(topic)) return Promise.reject(new InvalidTopicError(topic));
+    if (entries.length === 0) return Promise.resolve([]);
+    const work = this.appendNow(topic, entries);
+    this.inFlight.add(work);
+    void work.then(
+      () => this.inFlight.delete(work),
+      () => this.inFlight.delete(work),
+    );
+    return work;
+  }
+
+  private async appendNow(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
+    const started = performance.now();
+    const labels = { backend: BACKEND, topic };
+    try {
+      const info = await this.kafkaTopics.ensure(topic);
+      const first = this.appendedTo.get(topic);
+      if (first === undefined) this.appendedTo.set(topic, info.id);
+      else if (first !== info.id)
+        throw new TopicRecreatedError(
+          topic,
+          `this process appended to topic id ${first}; it is ${info.id} now`,
+        );
+      const positions = await this.appender.append(
+        this.kafkaTopics.name(topic),
+        info.partitions.length,
+        entries,
+      );
+      this.options.metrics.observe(METRIC.walAppendLatency, (performance.now() - started) / 1000, labels);
+      this.options.metrics.count(METRIC.walEntries, labels, entries.length);
+      return positions;
+    } catch (error) {
+      // Leaders move and topics vanish: the next append looks the topic up again.
+      this.kafkaTopics.forget(topic);
+      this.options.metrics.count(METRIC.walAppendErrors, { backend: BACKEND, reason: failureReason(error) });
+      if (error instanceof TopicRecreatedError) {
+        this.options.metrics.count(METRIC.logStreamCheckFailures, {
+          backend: BACKEND,
+          topic,
+          reason: 'recreated',
+        });
+        throw error;
+      }
+      throw unavailable(`appending ${entries.length} entries to "${topic}" failed`, error);
+    }
+  }
+
+  read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]> {
+    return readTopic(this.readerContext, topic, options);
+  }
+
+  async commit(group: string, topic: string, position: Position): Promise<void> {
+    this.checkGroup(group, topic);
+    const info = await this.kafkaTopics.info(topic);
+    const partition = partitionOfPosition(position);
+    if (partition >= info.partitions.length)
+      throw new RangeError(
+        `position ${position} names partition ${partition}; "${topic}" has ${info.partitions.length}`,
+      );
+    await this.commits.commit(group, this.kafkaTopics.name(topic), partition, offsetOf(position));
+  }
+
+  /** The committed position; on a topic of several partitions, the one of partition 0. */
+  async committed(group: string, topic: string): Promise<Position | undefined> {
+    this.checkGroup(group, topic);
+    await this.kafkaTopics.info(topic);
+    const offsets = await this.commits.committed(group, this.kafkaTopics.name(topic), [0]);
+    const offset = offsets.get(0);
+    return offset === undefined ? undefined : positionOf(0, offset);
+  }
+
+  async lag(group: string, topic: string): Promise<number> {
+    this.checkGroup(group, topic);
+    const info = await this.kafkaTopics.info(topic);
+    const name = this.kafkaTopics.name(topic);
+    const partitions = info.partitions.map((p) => p.partition);
+    const [bounds, committed] = await Promise.all([
+      partitionBounds(this.clients.admin, name, partitions),
+      this.commits.committed(group, name, partitions),
+    ]);
+    let lag = 0n;
+    for (const p of partitions) {
+      const { start, end } = bounds.get(p)!;
+      const done = committed.get(p);
+      // Entries after the commit; whatever retention dropped is not there to be behind on.
+      const from = done === undefined || done + 1n < start ? start : done + 1n;
+      if (end > from) lag += end - from;
+    }
+    this.options.metrics.gauge(METRIC.consumerLag, Number(lag), { backend: BACKEND, group, topic });
+    return Number(lag);
+  }
+
+  async topics(): Promise<string[]> {
+    this.checkOpen();
+    return this.kafkaTopics.list();
+  }
+
+  async stats(topic: string): Promise<TopicStats> {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    const info = await this.kafkaTopics.info(topic);
+    const name = this.kafkaTopics.name(topic);
+    const partitions = info.partitions.map((p) => p.partition);
+    const bounds = await partitionBounds(this.clients.admin, name, partitions);
+    let entries = 0n;
+    let bytes = 0;
+    let first: Position | undefined;
+    let last: Position | undefined;
+    for (const p of partitions) {
+      const { start, end } = bounds.get(p)!;
+      if (end <= start) continue;
+      entries += end - start;
+      bytes += await this.sizes.bytes(topic, info, p, start, end);
+      first ??= positionOf(p, start);
+      last = positionOf(p, end - 1n);
+    }
+    this.options.metrics.gauge(METRIC.walSize, bytes, { backend: BACKEND, topic });
+    return { topic, entries: Number(entries), bytes, first, last };
+  }
+
+  async applyRetention(topic: string, policy: RetentionPolicy): Promise<number> {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    const info = await this.kafkaTopics.info(topic);
+    const name = this.kafkaTopics.name(topic);
+    const bounds = await partitionBounds(
+      this.clients.admin,
+      name,
+      info.partitions.map((p) => p.partition),
+    );
+    const lowestCommitted = async () => {
+      const lowest = new Map<number, bigint>();
+      for (const offsets of (await this.commits.all(name, this.options.prefix)).values())
+        for (const [p, offset] of offsets)
+          if (!lowest.has(p) || offset < lowest.get(p)!) lowest.set(p, offset);
+      return lowest;
+    };
+    return applyKafkaRetention(
+      { admin: this.clients.admin, sizes: this.sizes, lowestCommitted },
+      topic,
+      name,
+      info,
+      bounds,
+      policy,
+    );
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    // Appends already accepted finish (or fail) before anything is torn down.
+    await Promise.allSettled([...this.inFlight]);
+    this.signalClosed();
+    await this.clients.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closing) throw new LogClosedError();
+  }
+
+  private checkGroup(group: string, topic: string): void {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    if (group.length === 0) throw new TypeError('a consumer group name must not be empty');
+  }
+}
+
+/**
+ * Opens the Kafka log on `kafka://host:port[,host:port…]` (options.ts) or explicit options, and
+ * checks that a broker answers: a wrong address fails here, not at the first append.
+ */
+export async function createKafkaLog(
+  spec: string | KafkaLogOptions,
+  extra: Omit<KafkaLogOptions, 'brokers'> = {},
+): Promise<Log> {
+  const options = resolveKafkaOptions({
+    ...(typeof spec === 'string' ? parseKafkaSpec(spec) : spec),
+    ...extra,
+  });
+  const clients = createClients(options);
+  try {
+    await clients.admin.listTopics();
+  } catch (error) {
+    await clients.close().catch(() => undefined); // the connect failure below is the report
+    throw unavailable(`connecting to Kafka at ${options.brokers.join(',')} failed`, error);
+  }
+  return new KafkaLog(clients, options);
+}
