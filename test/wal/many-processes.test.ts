@@ -1,16 +1,14 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { findDataset } from '../../src/datasets/index.ts';
 import { decodeEvent } from '../../src/events/data-written-event.ts';
 import type { Log } from '../../src/log/log.ts';
-import { createNatsLog, dropNatsPrefix } from '../../src/log/nats/index.ts';
 import { readCheckpoint } from '../../src/wal/checkpoints.ts';
 import { WAL_TOPIC } from '../../src/wal/wal-entry.ts';
 import { useTierflow } from '../support/hot.ts';
-import { NATS_URL, serviceAvailable } from '../support/services.ts';
+import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
 import { until } from '../support/until.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/wal-process.ts', import.meta.url));
@@ -61,24 +59,23 @@ async function lastWrites(log: Log): Promise<{ expected: Map<string, string>; de
   return { expected, deletes };
 }
 
-describe('one hot processor per schema, wherever it runs', () => {
+describe.each(SERVER_LOG_BACKENDS)('one hot processor per schema, wherever it runs, on $name', (backend) => {
   // Creates the tables; the children start in WAL mode on them.
   const ctx = useTierflow({ mode: 'hot-only' });
-  const prefix = `TFMANY_${randomBytes(4).toString('hex')}`;
+  const prefix = backend.prefix('many');
   const children: Child[] = [];
+  let opened = false;
   afterAll(async () => {
     for (const child of children) child.process.kill('SIGKILL');
-    await dropNatsPrefix(NATS_URL, prefix).catch(() => undefined); // absent when NATS was down
+    if (opened) await backend.drop(prefix);
   });
 
   it('three processes write, update and delete the same keys; the owner is killed and restarted; the table ends as the last write of every key', async (t) => {
-    let log: Log | undefined;
-    const up = await serviceAvailable('NATS JetStream', async () => {
-      log = await createNatsLog(NATS_URL, { prefix });
-    });
-    if (!up || !log) return t.skip();
+    if (!(await backend.available())) return t.skip();
+    const log: Log = await backend.open(prefix);
+    opened = true;
     const start = (id: number) => {
-      const child = new Child([ctx.url, ctx.schema, NATS_URL, prefix, String(id), String(OPS)]);
+      const child = new Child([ctx.url, ctx.schema, backend.name, prefix, String(id), String(OPS)]);
       children.push(child);
       return child;
     };

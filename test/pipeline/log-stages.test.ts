@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -8,7 +7,6 @@ import { runFeed } from '../../src/feed/run-feed.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import type { Log } from '../../src/log/log.ts';
-import { createNatsLog, dropNatsPrefix } from '../../src/log/nats/index.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { startStage1 } from '../../src/pipeline/stage1.ts';
 import { startStage2 } from '../../src/wal/stage2.ts';
@@ -16,29 +14,27 @@ import { HotStorageProcessor } from '../../src/wal/hot-storage-processor.ts';
 import { HotStore } from '../../src/hot/hot-store.ts';
 import { findDataset } from '../../src/datasets/index.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
-import { NATS_URL, serviceAvailable } from '../support/services.ts';
+import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
 
-describe('stages 1 and 2 on NATS JetStream', () => {
+/** The stage tests on every log that runs on a server: NATS JetStream, Apache Kafka, Redis Streams. */
+describe.each(SERVER_LOG_BACKENDS)('stages 1 and 2 on the $name log', (backend) => {
   const ctx = useTierflow({ mode: 'hot-only' });
-  const prefix = `TFWAL_${randomBytes(4).toString('hex')}`;
   const dirs: string[] = [];
-  /** A JetStream log under `logPrefix`, or undefined when no server answers (the test then skips). */
-  const openNats = async (logPrefix: string): Promise<Log | undefined> => {
-    let log: Log | undefined;
-    const up = await serviceAvailable('NATS JetStream', async () => {
-      log = await createNatsLog(NATS_URL, { prefix: logPrefix });
-    });
-    return up ? log : undefined;
+  /** A log under a fresh prefix, or undefined when no server answers (the test then skips). */
+  const openLog = async (label: string): Promise<{ log: Log; prefix: string } | undefined> => {
+    if (!(await backend.available())) return undefined;
+    const prefix = backend.prefix(label);
+    return { log: await backend.open(prefix), prefix };
   };
   afterAll(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
   });
 
   it('stage 1: events appended inside the hot transactions reach the lake, reconciled clean', async (t) => {
-    const stage1Prefix = `${prefix}_S1`;
-    const log = await openNats(stage1Prefix);
-    if (!log) return t.skip();
-    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-s1-nats-'));
+    const opened = await openLog('s1');
+    if (!opened) return t.skip();
+    const { log, prefix } = opened;
+    const dir = await mkdtemp(path.join(tmpdir(), `tierflow-s1-${backend.name}-`));
     dirs.push(dir);
     const schema = `${ctx.schema}_s1`;
     const tf = await createTierflow({ databaseUrl: ctx.url, schema, mode: 'dual-write' });
@@ -55,14 +51,15 @@ describe('stages 1 and 2 on NATS JetStream', () => {
       await tf.close();
       await dropSchema(ctx.url, schema);
       await log.close();
-      await dropNatsPrefix(NATS_URL, stage1Prefix);
+      await backend.drop(prefix);
     }
   });
 
-  it('stage 2: applies every entry to hot and cold from a JetStream WAL, after a restart of the processors too', async (t) => {
-    const log = await openNats(prefix);
-    if (!log) return t.skip();
-    const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-wal-nats-'));
+  it('stage 2: applies every entry to hot and cold from the WAL, after a restart of the processors too', async (t) => {
+    const opened = await openLog('wal');
+    if (!opened) return t.skip();
+    const { log, prefix } = opened;
+    const dir = await mkdtemp(path.join(tmpdir(), `tierflow-wal-${backend.name}-`));
     dirs.push(dir);
     const lakeRoot = path.join(dir, 'lake');
     try {
@@ -82,14 +79,14 @@ describe('stages 1 and 2 on NATS JetStream', () => {
       await tf.close();
     } finally {
       await log.close();
-      await dropNatsPrefix(NATS_URL, prefix);
+      await backend.drop(prefix);
     }
   });
 
   it('stage 2: a hot processor stopped while it reads its checkpoint stops', async (t) => {
-    const stopPrefix = `${prefix}_STOP`;
-    const log = await openNats(stopPrefix);
-    if (!log) return t.skip();
+    const opened = await openLog('stop');
+    if (!opened) return t.skip();
+    const { log, prefix } = opened;
     const schema = `${ctx.schema}_stop`;
     const tf = await createTierflow({ databaseUrl: ctx.url, schema, mode: 'wal', log });
     try {
@@ -129,7 +126,7 @@ describe('stages 1 and 2 on NATS JetStream', () => {
       await tf.close();
       await dropSchema(ctx.url, schema);
       await log.close();
-      await dropNatsPrefix(NATS_URL, stopPrefix);
+      await backend.drop(prefix);
     }
   });
 });
