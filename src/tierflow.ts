@@ -19,6 +19,7 @@ import type { Log } from './log/log.ts';
 import { defaultLogSpec, openLog } from './log/open-log.ts';
 import { ensureCheckpoints } from './wal/checkpoints.ts';
 import { HotStorageProcessor } from './wal/hot-storage-processor.ts';
+import { WAL_TOPIC } from './wal/wal-entry.ts';
 import type { WalRuntime } from './wal/stage2.ts';
 import type { WalAck } from './wal/wal-writer.ts';
 import { WalWriter } from './wal/wal-writer.ts';
@@ -122,7 +123,7 @@ export async function createTierflow(config: TierflowConfig = {}): Promise<Tierf
       throw error;
     }
     try {
-      assertLogFitsPositions(log, 'stage 2');
+      await assertLogFitsPositions(log, 'stage 2', WAL_TOPIC);
     } catch (error) {
       if (typeof given !== 'object') await log.close();
       await pool.end();

@@ -70,7 +70,7 @@ export async function startStage1(options: {
     throw new Error(
       'stage 1 needs a tierflow in dual-write mode (mode: "dual-write" or TIERFLOW_MODE=dual-write)',
     );
-  assertLogFitsPositions(log, 'stage 1');
+  await assertLogFitsPositions(log, 'stage 1', EVENT_TOPIC);
   const writer = tf.writer;
   const metrics = options.metrics ?? noopMetrics;
   const sink = await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });

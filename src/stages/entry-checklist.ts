@@ -99,7 +99,7 @@ export async function checkEntryToWal(options: {
   let reachable = false;
   await run('WAL backend reachable', async () => {
     // Reachable is not enough when stage 2 would refuse the backend at start-up.
-    assertLogFitsPositions(log, 'stage 2');
+    await assertLogFitsPositions(log, 'stage 2', WAL_TOPIC);
     const started = performance.now();
     const [position] = await log.append(PROBE_TOPIC, [
       { key: 'probe', payload: new TextEncoder().encode('probe') },

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { EVENT_TOPIC } from '../../src/events/topics.ts';
@@ -123,18 +124,31 @@ describe('tierflow migrate check --to wal', () => {
     );
   });
 
-  it('fails "WAL backend reachable" on a backend stage 2 refuses, and the replay, which needs it, as skipped', async (test) => {
+  it('fails "WAL backend reachable" on a WAL stream stage 2 refuses, and the replay, which needs it, as skipped', async (test) => {
     if (!(await serviceAvailable('Redis', () => pingRedis()))) test.skip();
     const redis = new URL(REDIS_URL);
-    redis.pathname = '/14'; // a database of its own: nothing is written, the cold lag check reads it
-    const result = check(redis.toString());
-    expectFailed(result, ['WAL backend reachable', 'replay into a scratch target verified']);
-    expect(row(result.stdout, 'WAL backend reachable').detail).toMatch(
-      /^stage 2 cannot run on the Redis log yet/,
+    redis.pathname = '/14'; // a database of its own: only the stream below is written, the cold lag check reads it
+    // A `wal` stream as the Redis log wrote them before it numbered entries densely: positions
+    // from stream IDs, beyond what stage 2's row sequences allow.
+    const admin = new Redis(redis.toString());
+    const keys = ['topics', `topic:${WAL_TOPIC}`, `groups:${WAL_TOPIC}`, `meta:${WAL_TOPIC}`].map(
+      (k) => `tierflow:${k}`,
     );
-    expect(row(result.stdout, 'replay into a scratch target verified').detail).toBe(
-      'skipped: the WAL backend is not reachable',
-    );
+    try {
+      await admin.sadd(keys[0]!, WAL_TOPIC);
+      await admin.xadd(keys[1]!, '*', 'p', 'x');
+      const result = check(redis.toString());
+      expectFailed(result, ['WAL backend reachable', 'replay into a scratch target verified']);
+      expect(row(result.stdout, 'WAL backend reachable').detail).toMatch(
+        /^stage 2 cannot run on the Redis stream of topic "wal": it was written before tierflow numbered Redis entries densely/,
+      );
+      expect(row(result.stdout, 'replay into a scratch target verified').detail).toBe(
+        'skipped: the WAL backend is not reachable',
+      );
+    } finally {
+      await admin.del(...keys);
+      await admin.quit();
+    }
   });
 
   it('fails "replay into a scratch target verified" when the WAL holds an entry that cannot be replayed', async () => {

@@ -4,12 +4,13 @@ import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { LogClosedError, LogUnavailableError } from '../../src/log/errors.ts';
-import type { Log } from '../../src/log/log.ts';
+import type { Log, LogEntry } from '../../src/log/log.ts';
 import { StreamIdRangeError, UnexpectedReplyError } from '../../src/log/redis/errors.ts';
 import { waitForAof } from '../../src/log/redis/wait-aof.ts';
-import { createRedisLog } from '../../src/log/redis/redis-log.ts';
+import { createRedisLog, redisTopicNumbering } from '../../src/log/redis/redis-log.ts';
 import { dropRedisPrefix } from '../../src/log/redis/drop-prefix.ts';
 import {
+  DENSE_LIMIT,
   compareStreamIds,
   formatStreamId,
   parseStreamId,
@@ -65,21 +66,31 @@ logConformance('redis', async (): Promise<LogHarness | undefined> => {
 
 describe('Redis stream IDs as positions', () => {
   const MAX_PART = (1n << 64n) - 1n;
-  const streamId = fc.record({
-    ms: fc.bigInt({ min: 0n, max: MAX_PART }),
+  const LEGACY_MIN_MS = 1n << 21n;
+  const denseId = fc.record({ ms: fc.constant(0n), seq: fc.bigInt({ min: 0n, max: DENSE_LIMIT - 1n }) });
+  const legacyId = fc.record({
+    ms: fc.bigInt({ min: LEGACY_MIN_MS, max: MAX_PART }),
     seq: fc.bigInt({ min: 0n, max: (1n << 22n) - 1n }),
   });
+  const streamId = fc.oneof(denseId, legacyId);
 
-  it('packs ms and seq as ms × 2^22 + seq', () => {
+  it('maps a dense ID 0-n to n, and a legacy one to ms × 2^22 + seq at or above 2^43', () => {
+    expect(DENSE_LIMIT).toBe(1n << 43n);
     expect(positionFromStreamId('0-0')).toBe(0n);
     expect(positionFromStreamId('0-7')).toBe(7n);
-    expect(positionFromStreamId('1-0')).toBe(1n << 22n);
+    expect(positionFromStreamId('0-5000000')).toBe(5_000_000n); // beyond 2^22: still dense
+    expect(streamIdFromPosition(5_000_000n)).toBe('0-5000000');
+    expect(streamIdFromPosition(DENSE_LIMIT - 1n)).toBe(`0-${DENSE_LIMIT - 1n}`);
     expect(positionFromStreamId('1700000000000-5')).toBe(1_700_000_000_000n * 4_194_304n + 5n);
-    expect(streamIdFromPosition((1n << 22n) + 3n)).toBe('1-3');
+    expect(streamIdFromPosition(1_700_000_000_000n * 4_194_304n + 5n)).toBe('1700000000000-5');
+    expect(streamIdFromPosition(DENSE_LIMIT)).toBe(`${LEGACY_MIN_MS}-0`);
   });
 
-  it('refuses what the packing cannot hold', () => {
-    expect(() => positionFromStreamId(`5-${1n << 22n}`)).toThrow(StreamIdRangeError);
+  it('refuses what neither numbering can hold', () => {
+    expect(() => positionFromStreamId('1-0')).toThrow(StreamIdRangeError); // neither dense nor a real clock
+    expect(() => positionFromStreamId(`${LEGACY_MIN_MS - 1n}-0`)).toThrow(StreamIdRangeError);
+    expect(() => positionFromStreamId(`0-${DENSE_LIMIT}`)).toThrow(StreamIdRangeError);
+    expect(() => positionFromStreamId(`1700000000000-${1n << 22n}`)).toThrow(StreamIdRangeError);
     expect(() => positionFromStreamId('5')).toThrow(StreamIdRangeError);
     expect(() => positionFromStreamId('a-1')).toThrow(StreamIdRangeError);
     expect(() => positionFromStreamId(`${MAX_PART + 1n}-0`)).toThrow(StreamIdRangeError);
@@ -92,6 +103,7 @@ describe('Redis stream IDs as positions', () => {
         const [textA, textB] = [formatStreamId(a), formatStreamId(b)];
         const [positionA, positionB] = [positionFromStreamId(textA), positionFromStreamId(textB)];
         expect(streamIdFromPosition(positionA)).toBe(textA);
+        expect(positionA < DENSE_LIMIT).toBe(a.ms === 0n);
         expect(Math.sign(compareStreamIds(a, b))).toBe(
           positionA < positionB ? -1 : positionA > positionB ? 1 : 0,
         );
@@ -402,6 +414,246 @@ describe('Redis log', () => {
     await expect(waitForAof(replying([0, 1]), options)).rejects.toBeInstanceOf(LogUnavailableError);
     await expect(waitForAof(replying('OK'), options)).rejects.toBeInstanceOf(UnexpectedReplyError);
   });
+});
+
+describe('Redis dense numbering', () => {
+  const withLog = (title: string, fn: (log: Log, prefix: string, admin: Redis) => Promise<void>) =>
+    it(title, async (ctx) => {
+      if (!(await redisUp())) ctx.skip();
+      const prefix = uniquePrefix();
+      const log = createRedisLog(REDIS_URL, { prefix });
+      const admin = new Redis(REDIS_URL);
+      try {
+        await fn(log, prefix, admin);
+      } finally {
+        await log.close();
+        await deleteKeys(prefix);
+        await admin.quit();
+      }
+    });
+  const entry = (text: string, key?: string) => ({ key, payload: Buffer.from(text) });
+  const text = (e: LogEntry) => Buffer.from(e.payload).toString();
+  const serverNow = async (client: Redis) => {
+    const [seconds, micros] = (await client.time()).map(Number);
+    return seconds! * 1000 + Math.floor(micros! / 1000);
+  };
+  /** Until the server's clock has passed `ms`. */
+  const serverClockPast = async (client: Redis, ms: number) => {
+    while ((await serverNow(client)) <= ms) await new Promise((resolve) => setTimeout(resolve, 1));
+  };
+  const expectNonDecreasing = (entries: readonly LogEntry[]) => {
+    for (let i = 1; i < entries.length; i++)
+      expect(entries[i]!.timestamp).toBeGreaterThanOrEqual(entries[i - 1]!.timestamp);
+  };
+
+  withLog(
+    'numbers entries 1, 2, 3, … per topic, below 2^43, and never restarts the count',
+    async (log, prefix, admin) => {
+      const positions: bigint[] = [];
+      for (let batch = 0; batch < 5; batch++)
+        positions.push(
+          ...(await log.append(
+            'dense',
+            Array.from({ length: 7 }, (_, i) => entry(`${batch}:${i}`)),
+          )),
+        );
+      expect(positions).toEqual(Array.from({ length: 35 }, (_, i) => BigInt(i + 1)));
+      expect(positions.every((p) => p < DENSE_LIMIT)).toBe(true);
+      expect(await log.stats('dense')).toMatchObject({ entries: 35, first: 1n, last: 35n });
+      expect((await collect(log, 'dense', 'earliest')).map((e) => e.position)).toEqual(positions);
+      expect(await log.append('other', [entry('x')])).toEqual([1n]);
+      expect(await redisTopicNumbering(log, 'dense')).toMatchObject({ numbering: 'dense' });
+      // Retention empties the stream; the count goes on.
+      await log.applyRetention('dense', { maxBytes: 0, force: true });
+      expect((await log.stats('dense')).entries).toBe(0);
+      expect(await log.append('dense', [entry('after the trim')])).toEqual([36n]);
+      // Even with the stream key deleted, the record keeps the count: positions never go back.
+      await admin.del(`${prefix}:topic:dense`);
+      expect(await log.append('dense', [entry('after the delete')])).toEqual([37n]);
+    },
+  );
+
+  withLog(
+    'seeks by time across clock boundaries, with the times the server stamped',
+    async (log, _prefix, admin) => {
+      for (let round = 0; round < 12; round++) {
+        await serverClockPast(admin, await serverNow(admin)); // each round in a later millisecond
+        await log.append(
+          'time',
+          Array.from({ length: 1 + round * 5 }, (_, i) => entry(`${round}:${i}`)),
+        );
+      }
+      const all = await collect(log, 'time', 'earliest');
+      expect(all).toHaveLength(12 + 5 * 66);
+      expectNonDecreasing(all);
+      const times = [...new Set(all.map((e) => e.timestamp))];
+      expect(times.length).toBeGreaterThanOrEqual(12);
+      for (const time of times) {
+        const expected = all.filter((e) => e.timestamp >= time).map(text);
+        expect((await collect(log, 'time', new Date(time))).map(text)).toEqual(expected);
+        // A time between two stamps lands on the next stamp.
+        const between = all.filter((e) => e.timestamp > time).map(text);
+        expect((await collect(log, 'time', new Date(time + 1))).map(text)).toEqual(between);
+      }
+      expect((await collect(log, 'time', new Date(times[0]! - 1))).map(text)).toEqual(all.map(text));
+      expect(await collect(log, 'time', new Date(times.at(-1)! + 1))).toEqual([]);
+      // With the front trimmed away, the search starts at the first entry left.
+      const cut = all[100]!;
+      await log.applyRetention('time', { maxAgeMs: 0, force: true, keepFrom: cut.position });
+      expect((await collect(log, 'time', new Date(0))).map(text)).toEqual(all.slice(100).map(text));
+      expect((await collect(log, 'time', new Date(times[0]!))).map(text)).toEqual(all.slice(100).map(text));
+    },
+  );
+
+  withLog(
+    'a reader from a time skips entries stamped before it, even those appended after it started',
+    async (log, _prefix, admin) => {
+      await log.append('future', [entry('old')]);
+      const target = (await serverNow(admin)) + 300;
+      const seen: string[] = [];
+      const controller = new AbortController();
+      const reading = (async () => {
+        for await (const batch of log.read('future', { from: new Date(target), signal: controller.signal })) {
+          seen.push(...batch.map(text));
+          if (seen.length >= 2) controller.abort();
+        }
+      })();
+      await log.append('future', [entry('early')]); // stamped before the target
+      await serverClockPast(admin, target);
+      await log.append('future', [entry('late1'), entry('late2')]);
+      await reading;
+      expect(seen).toEqual(['late1', 'late2']);
+    },
+  );
+
+  withLog(
+    'never stamps an entry earlier than the one before, even when the server clock goes back',
+    async (log, prefix, admin) => {
+      await log.append('clock', [entry('a')]);
+      // The record of the last time stands in for a clock that ran a minute ahead and was set back.
+      const ahead = (await serverNow(admin)) + 60_000;
+      await admin.hset(`${prefix}:meta:clock`, 't', String(ahead));
+      await log.append('clock', [entry('b'), entry('c')]);
+      const read = await collect(log, 'clock', 'earliest');
+      expect(read.map((e) => e.timestamp).slice(1)).toEqual([ahead, ahead]);
+      expectNonDecreasing(read);
+      expect((await collect(log, 'clock', new Date(ahead))).map(text)).toEqual(['b', 'c']);
+    },
+  );
+
+  it('appends each batch atomically: appenders on two connections never split one', async (ctx) => {
+    if (!(await redisUp())) ctx.skip();
+    const prefix = uniquePrefix();
+    const clients = [createRedisLog(REDIS_URL, { prefix }), createRedisLog(REDIS_URL, { prefix })];
+    try {
+      const rounds = 25;
+      // Four appenders on each connection, batches of 1 to 13 entries, all at once.
+      const acknowledged = await Promise.all(
+        Array.from({ length: 8 }, async (_, a) => {
+          const log = clients[a % 2]!;
+          const batches: bigint[][] = [];
+          for (let r = 0; r < rounds; r++) {
+            const size = 1 + ((a * 5 + r * 7) % 13);
+            batches.push(
+              await log.append(
+                'atomic',
+                Array.from({ length: size }, (_, i) => entry(`${i}`, `${a}:${r}`)),
+              ),
+            );
+          }
+          return batches;
+        }),
+      );
+      const batches = acknowledged.flat();
+      for (const positions of batches)
+        expect(positions).toEqual(positions.map((_, i) => positions[0]! + BigInt(i)));
+      const all = batches.flat().sort((x, y) => (x < y ? -1 : 1));
+      expect(all).toEqual(all.map((_, i) => BigInt(i + 1))); // dense: no gap, no duplicate
+      const read = await collect(clients[0]!, 'atomic', 'earliest');
+      expect(read).toHaveLength(all.length);
+      expectNonDecreasing(read);
+      // In the stream, each batch is one run of consecutive entries, in its own order.
+      const runs: string[] = [];
+      for (const e of read) if (runs.at(-1) !== e.key) runs.push(e.key!);
+      expect(runs).toHaveLength(batches.length);
+      for (const e of read.filter((x, i) => i === 0 || x.key !== read[i - 1]!.key)) expect(text(e)).toBe('0');
+      // The appenders really did interleave, and across the two connections.
+      const connectionOf = (key: string) => Number(key.split(':')[0]) % 2;
+      expect(runs.some((key, i) => i > 0 && connectionOf(key) !== connectionOf(runs[i - 1]!))).toBe(true);
+    } finally {
+      for (const log of clients) await log.close();
+      await deleteKeys(prefix);
+    }
+  });
+
+  withLog('refuses an append that would number past 2^43, writing nothing', async (log, prefix, admin) => {
+    await log.append('full', [entry('a')]);
+    await admin.hset(`${prefix}:meta:full`, 'n', String(DENSE_LIMIT - 2n));
+    const failure = await log.append('full', [entry('b'), entry('c')]).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(LogUnavailableError);
+    expect((failure as Error).message).toMatch(/is full: positions must stay below 8796093022208/);
+    expect(await admin.xlen(`${prefix}:topic:full`)).toBe(1);
+    expect(await log.append('full', [entry('b')])).toEqual([DENSE_LIMIT - 1n]);
+  });
+
+  /** A stream as the log wrote them before dense numbering: IDs from the server clock, no time field. */
+  const writeLegacy = async (admin: Redis, prefix: string, topic: string, texts: readonly string[]) => {
+    await admin.sadd(`${prefix}:topics`, topic);
+    for (const t of texts) await admin.xadd(`${prefix}:topic:${topic}`, '*', 'p', t);
+  };
+
+  withLog(
+    'keeps a stream written before in its old numbering: reads, appends, seeks, commits, retention',
+    async (log, prefix, admin) => {
+      await writeLegacy(admin, prefix, 'legacy', ['a', 'b']);
+      const before = await collect(log, 'legacy', 'earliest');
+      expect(before.map(text)).toEqual(['a', 'b']);
+      for (const e of before) {
+        expect(e.position >= DENSE_LIMIT).toBe(true);
+        expect(e.timestamp).toBe(Number(e.position >> 22n));
+      }
+      await serverClockPast(admin, before[1]!.timestamp);
+      const appended = await log.append('legacy', [entry('c'), entry('d')]);
+      expect(appended[0]! > before[1]!.position && appended[1]! > appended[0]!).toBe(true);
+      // Appended with clock IDs and no time field, and no record: never two numberings in one stream.
+      const ids = (await admin.xrange(`${prefix}:topic:legacy`, '-', '+')).map(([id]) => id);
+      expect(ids.some((id) => id.startsWith('0-'))).toBe(false);
+      expect(await admin.exists(`${prefix}:meta:legacy`)).toBe(0);
+      expect(await redisTopicNumbering(log, 'legacy')).toMatchObject({ numbering: 'legacy' });
+      const all = await collect(log, 'legacy', 'earliest');
+      expect(all.map(text)).toEqual(['a', 'b', 'c', 'd']);
+      expect((await collect(log, 'legacy', new Date(all[2]!.timestamp))).map(text)).toEqual(['c', 'd']);
+      await log.commit('g', 'legacy', all[1]!.position);
+      expect(await log.lag('g', 'legacy')).toBe(2);
+      expect((await collect(log, 'legacy', { after: all[1]!.position })).map(text)).toEqual(['c', 'd']);
+      // Emptied by retention, it is still a legacy stream.
+      expect(await log.applyRetention('legacy', { maxAgeMs: 0, force: true })).toBe(4);
+      expect(await redisTopicNumbering(log, 'legacy')).toMatchObject({ numbering: 'legacy' });
+      const [next] = await log.append('legacy', [entry('e')]);
+      expect(next! > appended[1]!).toBe(true);
+    },
+  );
+
+  withLog(
+    'starts a legacy topic again densely once its keys are deleted, and not while a group holds an old position',
+    async (log, prefix, admin) => {
+      await writeLegacy(admin, prefix, 'migrate', ['a']);
+      const [old] = await collect(log, 'migrate', 'earliest');
+      await log.commit('g', 'migrate', old!.position);
+      const found = await redisTopicNumbering(log, 'migrate');
+      expect(found).toEqual({
+        numbering: 'legacy',
+        keys: [`${prefix}:topic:migrate`, `${prefix}:groups:migrate`, `${prefix}:meta:migrate`],
+      });
+      // Only the stream deleted: the group's old position would skip every new entry, so still legacy.
+      await admin.del(`${prefix}:topic:migrate`);
+      expect(await redisTopicNumbering(log, 'migrate')).toMatchObject({ numbering: 'legacy' });
+      await admin.del(...found!.keys);
+      expect(await redisTopicNumbering(log, 'migrate')).toMatchObject({ numbering: 'none' });
+      expect(await log.append('migrate', [entry('b')])).toEqual([1n]);
+      expect(await redisTopicNumbering(log, 'migrate')).toMatchObject({ numbering: 'dense' });
+    },
+  );
 });
 
 /** A port nothing listens on: one the kernel just handed out and we released. */

@@ -1,7 +1,7 @@
 import { TierflowError } from '../../core/index.ts';
 import { LogUnavailableError } from '../errors.ts';
 
-/** A stream ID or position that the ms × 2^22 + seq packing cannot represent. */
+/** A stream ID or position that neither numbering (dense 0-n, legacy ms × 2^22 + seq) can represent. */
 export class StreamIdRangeError extends TierflowError {
   constructor(message: string) {
     super('LOG_REDIS_STREAM_ID', message);

@@ -3,6 +3,8 @@ export interface RedisLogKeys {
   topics: string;
   stream(topic: string): string;
   groups(topic: string): string;
+  /** A dense stream's record: its last sequence `n` and last entry time `t`. */
+  meta(topic: string): string;
 }
 
 export function redisLogKeys(prefix: string): RedisLogKeys {
@@ -10,5 +12,6 @@ export function redisLogKeys(prefix: string): RedisLogKeys {
     topics: `${prefix}:topics`,
     stream: (topic) => `${prefix}:topic:${topic}`,
     groups: (topic) => `${prefix}:groups:${topic}`,
+    meta: (topic) => `${prefix}:meta:${topic}`,
   };
 }

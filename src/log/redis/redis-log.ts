@@ -24,6 +24,8 @@ import { trimStream } from './retention.ts';
 import { positionFromStreamId, streamIdFromPosition } from './stream-id.ts';
 import { streamBounds, streamBytes } from './stream-bounds.ts';
 import { readStream } from './stream-reader.ts';
+import type { TopicNumbering } from './topic-numbering.ts';
+import { topicNumbering } from './topic-numbering.ts';
 import type { WaitAofOptions } from './wait-aof.ts';
 
 export interface RedisLogOptions {
@@ -46,6 +48,19 @@ export function createRedisLog(client: Redis | string, options: RedisLogOptions 
   return typeof client === 'string'
     ? new RedisLog(openConnection(client), true, options)
     : new RedisLog(client, false, options);
+}
+
+/**
+ * How the Redis log `log` numbers `topic` (see TopicNumbering) and the keys that hold the topic
+ * (deleting them starts it again, densely), or undefined if `log` is not a Redis log made by
+ * createRedisLog. Stages 1 and 2 refuse a legacy stream: its positions exceed the 2^43 their row
+ * numbering allows.
+ */
+export async function redisTopicNumbering(
+  log: Log,
+  topic: string,
+): Promise<{ numbering: TopicNumbering; keys: string[] } | undefined> {
+  return log instanceof RedisLog ? log.numbering(topic) : undefined;
 }
 
 class RedisLog implements Log {
@@ -124,6 +139,7 @@ class RedisLog implements Log {
         topic,
         streamKey,
         afterId,
+        notBefore: options.from instanceof Date ? options.from.getTime() : undefined,
         follow: options.follow ?? true,
         maxBatchEntries: Math.max(1, Math.floor(options.maxBatchEntries ?? DEFAULT_MAX_BATCH_ENTRIES)),
         maxBatchBytes: Math.max(1, options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES),
@@ -179,6 +195,14 @@ class RedisLog implements Log {
       bytes,
       first: bounds.firstId === undefined ? undefined : positionFromStreamId(bounds.firstId),
       last: bounds.lastId === undefined ? undefined : positionFromStreamId(bounds.lastId),
+    };
+  }
+
+  async numbering(topic: string): Promise<{ numbering: TopicNumbering; keys: string[] }> {
+    this.ensureOpen();
+    return {
+      numbering: await topicNumbering(this.client, this.keys, topic),
+      keys: [this.keys.stream(topic), this.keys.groups(topic), this.keys.meta(topic)],
     };
   }
 

@@ -13,6 +13,7 @@ import {
   successor,
 } from './stream-id.ts';
 import { streamBytes } from './stream-bounds.ts';
+import { seekTime } from './time-seek.ts';
 
 /**
  * Every policy becomes one XTRIM MINID: an ID bound, not a count, so entries appended while
@@ -27,7 +28,10 @@ export async function trimStream(
 ): Promise<number> {
   const streamKey = keys.stream(topic);
   const bounds: StreamId[] = [];
-  if (policy.maxAgeMs !== undefined) bounds.push(await minIdForAge(client, policy.maxAgeMs));
+  if (policy.maxAgeMs !== undefined) {
+    const bound = await minIdForAge(client, streamKey, policy.maxAgeMs);
+    if (bound) bounds.push(bound);
+  }
   if (policy.maxBytes !== undefined) {
     const bound = await minIdForBytes(client, streamKey, policy.maxBytes);
     if (bound) bounds.push(bound);
@@ -47,12 +51,31 @@ export async function trimStream(
   return client.xtrim(streamKey, 'MINID', formatStreamId(minId));
 }
 
-/** Ages count on the server's clock, the one that stamped the IDs. */
-async function minIdForAge(client: Redis, maxAgeMs: number): Promise<StreamId> {
+/**
+ * Ages count on the server's clock, the one that stamped the entries: a legacy stream's IDs
+ * carry it, a dense stream's entries hold it in a field, found by a seek. Entries appended after
+ * the seek are stamped later and have higher IDs, so the bound never reaches them.
+ */
+async function minIdForAge(
+  client: Redis,
+  streamKey: string,
+  maxAgeMs: number,
+): Promise<StreamId | undefined> {
   if (!(maxAgeMs >= 0)) throw new RangeError(`maxAgeMs must be 0 or more, not ${maxAgeMs}`);
   const [seconds, micros] = (await client.time()).map(Number);
   const now = (seconds ?? 0) * 1000 + Math.floor((micros ?? 0) / 1000);
-  return { ms: BigInt(Math.max(0, now - Math.floor(maxAgeMs))), seq: 0n };
+  const cutoff = Math.max(0, now - Math.floor(maxAgeMs));
+  const seek = await seekTime(client, streamKey, cutoff);
+  switch (seek.kind) {
+    case 'empty':
+      return undefined;
+    case 'legacy':
+      return { ms: BigInt(cutoff), seq: 0n };
+    case 'after':
+      return successor(parseStreamId(seek.id)); // every entry is older
+    case 'at':
+      return parseStreamId(seek.id);
+  }
 }
 
 /**

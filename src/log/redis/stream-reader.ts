@@ -12,6 +12,8 @@ export interface StreamReadOptions {
   streamKey: string;
   /** Exclusive start: the reader delivers entries with IDs above this one. */
   afterId: string;
+  /** A start at a time: entries taken before it are skipped until the first that is not. */
+  notBefore?: number;
   follow: boolean;
   maxBatchEntries: number;
   maxBatchBytes: number;
@@ -33,6 +35,7 @@ const FIRST_PAGE = 8;
 export async function* readStream(options: StreamReadOptions): AsyncGenerator<LogEntry[]> {
   const { client, topic, streamKey, follow, maxBatchEntries, maxBatchBytes, stop } = options;
   let afterId = options.afterId;
+  let notBefore = options.notBefore;
   let pageSize = Math.min(maxBatchEntries, FIRST_PAGE);
   let blocking: Redis | undefined;
   let tailing = false;
@@ -58,11 +61,18 @@ export async function* readStream(options: StreamReadOptions): AsyncGenerator<Lo
       const sizes = page.map(rawEntryBytes);
       const taken = fitBatch(sizes, maxBatchBytes);
       if (taken > 0) {
-        const batch = page.slice(0, taken).map((raw) => decodeStreamEntry(topic, raw));
+        let batch = page.slice(0, taken).map((raw) => decodeStreamEntry(topic, raw));
         afterId = page[taken - 1]![0].toString('latin1');
         pageSize = nextPageSize(sizes, maxBatchEntries, maxBatchBytes);
         page = []; // the rest is fetched again later: only this batch stays alive while the consumer works
-        yield batch;
+        if (notBefore !== undefined) {
+          // Times never decrease along a stream: past the first entry at or after the time, all are.
+          const time = notBefore;
+          const start = batch.findIndex((entry) => entry.timestamp >= time);
+          batch = start < 0 ? [] : batch.slice(start);
+          if (start >= 0) notBefore = undefined;
+        }
+        if (batch.length > 0) yield batch;
       }
       if (!tailing && sizes.length < requested && taken === sizes.length) {
         if (!follow) return;
