@@ -1,13 +1,14 @@
 /**
  * The durable log every stage stands on: stage 1's event bus, stage 2's write-ahead log,
  * stage 3's change topics and stage 4's stream jobs. One interface, several backends
- * (log/file, log/redis, log/nats), one conformance suite (test/log/conformance.ts).
+ * (log/file, log/redis, log/nats, log/kafka), one conformance suite (test/log/conformance.ts).
  */
 
 /**
- * A position in a topic: totally ordered within the topic, assigned by the backend on append.
- * File log: the entry's offset (0, 1, 2, …). Redis: the stream ID's milliseconds and sequence,
- * packed as ms × 2^22 + seq. NATS JetStream: the stream sequence.
+ * A position in a topic, assigned by the backend on append: totally ordered within the topic (on
+ * Kafka, within a partition). File log: the entry's offset (0, 1, 2, …). Redis: the sequence of
+ * its dense stream ID `0-n` (streams written before those: ms × 2^22 + seq). NATS JetStream: the
+ * stream sequence. Kafka: the offset, with the partition above bit 48 (partition 0: the offset).
  */
 export type Position = bigint;
 

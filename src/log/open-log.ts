@@ -6,17 +6,20 @@ import type { Log } from './log.ts';
 /**
  * Opens the log a spec names: `file:<dir>` (or a bare directory) for the embedded file log,
  * `redis://…` for Redis Streams, `nats://…` for NATS JetStream, `kafka://host:port[,…]` for Apache
- * Kafka. The backend owns the connection.
+ * Kafka. A server's spec may end in `?prefix=<name>`: the names of its streams, keys or topics then
+ * start with it, so several deployments share one server. The backend owns the connection.
  */
 export async function openLog(spec: string, options: { metrics?: Metrics } = {}): Promise<Log> {
   const scheme = /^([a-z]+):\/\//.exec(spec)?.[1];
   if (scheme === 'redis' || scheme === 'rediss') {
     const { createRedisLog } = await import('./redis/index.ts');
-    return createRedisLog(spec, { metrics: options.metrics });
+    const { url, prefix } = takePrefix(spec);
+    return createRedisLog(url, { metrics: options.metrics, prefix });
   }
   if (scheme === 'nats' || scheme === 'tls') {
     const { createNatsLog } = await import('./nats/index.ts');
-    return createNatsLog(spec, { metrics: options.metrics });
+    const { url, prefix } = takePrefix(spec);
+    return createNatsLog(url, { metrics: options.metrics, prefix });
   }
   if (scheme === 'kafka') {
     const { createKafkaLog } = await import('./kafka/index.ts');
@@ -32,4 +35,12 @@ export async function openLog(spec: string, options: { metrics?: Metrics } = {})
 
 export function defaultLogSpec(dataDir: string): string {
   return process.env.TIERFLOW_LOG ?? `file:${path.join(dataDir, 'log')}`;
+}
+
+/** A server URL without its `prefix` query parameter, and the prefix (undefined if none). */
+function takePrefix(spec: string): { url: string; prefix: string | undefined } {
+  const url = new URL(spec);
+  const prefix = url.searchParams.get('prefix') ?? undefined;
+  url.searchParams.delete('prefix');
+  return { url: url.toString().replace(/\?$/, ''), prefix };
 }

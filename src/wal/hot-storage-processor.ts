@@ -56,8 +56,12 @@ const REMEMBERED_REJECTIONS = 1_000;
 /** How often a standby checks that the checkpoint it follows was made from its own log. */
 const VERIFY_EVERY_MS = 5_000;
 
-/** Backends whose positions number entries one by one, so a gap after the checkpoint means entries were lost. */
-const CONTIGUOUS = new Set(['file', 'nats']);
+/**
+ * Backends whose positions number entries one by one, so a gap after the checkpoint means entries
+ * were lost: the file log, NATS, Redis (dense stream IDs), Kafka (offsets: tierflow writes no
+ * transactions and its topics are not compacted).
+ */
+const CONTIGUOUS = new Set(['file', 'nats', 'redis', 'kafka']);
 
 /** Not a failure of this processor: the lease moved, or this processor was stopped. */
 class Interrupted extends Error {}

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runTierflow } from '../support/cli.ts';
 import { dropSchema } from '../support/hot.ts';
+import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
 
 describe('tierflow demo', () => {
   const schema = `demo_${process.pid}`;
@@ -130,6 +131,52 @@ describe('tierflow demo', () => {
       );
       expect([again.code, again.stderr]).toEqual([0, '']);
       expect(again.stdout).toContain('reconciliation: clean');
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe.each(SERVER_LOG_BACKENDS)('tierflow demo --log on $name', (server) => {
+  const schema = `demo_${server.name}_${process.pid}`;
+  const url = inject('databaseUrl');
+  const prefix = server.prefix('demo');
+  let up = false;
+  afterAll(async () => {
+    await dropSchema(url, schema);
+    if (up) await server.drop(prefix);
+  });
+
+  it('carries stage 1 through the server log and ends with a clean reconciliation, twice', async (t) => {
+    up = await server.available();
+    if (!up) return t.skip();
+    const dataDir = await mkdtemp(path.join(tmpdir(), `tierflow-demo-${server.name}-`));
+    const demo = () =>
+      runTierflow(
+        '--database-url',
+        url,
+        '--data-dir',
+        dataDir,
+        '--schema',
+        schema,
+        'demo',
+        '--symbols',
+        '2',
+        '--minutes',
+        '5',
+        '--metrics-port',
+        '0',
+        '--log',
+        server.spec(prefix),
+      );
+    try {
+      // The second run finds the first run's events in the log, already committed: its new lake
+      // and reset schema still reconcile clean.
+      for (const run of [demo(), demo()]) {
+        expect([run.code, run.stderr]).toEqual([0, '']);
+        expect(run.stdout).toContain(`log: ${server.spec(prefix)}`);
+        expect(run.stdout).toContain('reconciliation: clean');
+      }
     } finally {
       await rm(dataDir, { recursive: true, force: true });
     }

@@ -6,17 +6,24 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useTierflow } from '../support/hot.ts';
+import { EVERY_LOG } from '../support/log-backends.ts';
 
-describe('tierflow serve --mode wal', () => {
+describe.each(EVERY_LOG)('tierflow serve --mode wal on the $name log', ({ server }) => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const dirs: string[] = [];
+  const prefixes: string[] = [];
   afterAll(async () => {
     for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+    for (const prefix of prefixes) await server!.drop(prefix);
   });
 
-  it('runs the hot and cold processors, reports them at /health and /metrics, and stops on SIGINT', async () => {
+  it('runs the hot and cold processors, reports them at /health and /metrics, and stops on SIGINT', async (t) => {
+    if (server && !(await server.available())) return t.skip();
     const dir = await mkdtemp(path.join(tmpdir(), 'tierflow-serve-wal-'));
     dirs.push(dir);
+    const prefix = server?.prefix('serve');
+    if (prefix) prefixes.push(prefix);
+    const spec = server ? server.spec(prefix!) : `file:${path.join(dir, 'log')}`;
     const child = spawn(
       process.execPath,
       [
@@ -31,7 +38,7 @@ describe('tierflow serve --mode wal', () => {
         '--port',
         '0',
         '--log',
-        `file:${path.join(dir, 'log')}`,
+        spec,
         '--lake',
         path.join(dir, 'lake'),
       ],

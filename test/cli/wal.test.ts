@@ -4,21 +4,31 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allDatasets } from '../../src/datasets/index.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
-import { createFileLog } from '../../src/log/file/index.ts';
+import { openLog } from '../../src/log/open-log.ts';
 import { createTierflow } from '../../src/tierflow.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
 import { runTierflow } from '../support/cli.ts';
+import { EVERY_LOG } from '../support/log-backends.ts';
 
-describe('tierflow replay and tierflow wal history', () => {
+describe.each(EVERY_LOG)('tierflow replay and tierflow wal history on the $name log', ({ server }) => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const target = `${ctx.schema}_cli`;
   let dir: string;
+  let spec: string;
+  let prefix: string | undefined;
+  let up = true;
 
   const tierflow = (...args: string[]) => runTierflow('--database-url', ctx.url, ...args);
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(tmpdir(), 'tierflow-cli-wal-'));
-    const log = await createFileLog(path.join(dir, 'log'));
+    if (server) {
+      up = await server.available();
+      if (!up) return;
+      prefix = server.prefix('cliwal');
+      spec = server.spec(prefix);
+    } else spec = `file:${path.join(dir, 'log')}`;
+    const log = await openLog(spec);
     const tf = await createTierflow({
       databaseUrl: ctx.url,
       schema: ctx.schema,
@@ -42,11 +52,13 @@ describe('tierflow replay and tierflow wal history', () => {
     await log.close();
   });
   afterAll(async () => {
+    if (server && prefix) await server.drop(prefix);
     await dropSchema(ctx.url, target);
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('replays the WAL into another schema and a new lake', async () => {
+  it('replays the WAL into another schema and a new lake', async (t) => {
+    if (!up) return t.skip();
     const lake = path.join(dir, 'lake');
     const result = tierflow(
       '--schema',
@@ -57,7 +69,7 @@ describe('tierflow replay and tierflow wal history', () => {
       '--target',
       'both',
       '--log',
-      `file:${path.join(dir, 'log')}`,
+      spec,
       '--lake',
       lake,
     );
@@ -68,11 +80,12 @@ describe('tierflow replay and tierflow wal history', () => {
     expect(await query.query(`SELECT close FROM market_data`)).toEqual([{ close: '2.000000' }]);
   });
 
-  it('prints the audit trail of one record', () => {
+  it('prints the audit trail of one record', (t) => {
+    if (!up) return t.skip();
     const result = tierflow(
       'wal',
       '--log',
-      `file:${path.join(dir, 'log')}`,
+      spec,
       'history',
       '--dataset',
       'market_data',
@@ -91,8 +104,9 @@ describe('tierflow replay and tierflow wal history', () => {
     ]);
   });
 
-  it('refuses an unknown target with a one-line error', () => {
-    const result = tierflow('replay', '--from', 'earliest', '--target', 'lake', '--log', `file:${dir}/log`);
+  it('refuses an unknown target with a one-line error', (t) => {
+    if (!up) return t.skip();
+    const result = tierflow('replay', '--from', 'earliest', '--target', 'lake', '--log', spec);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('--target "lake" is not hot, cold or both');
   });

@@ -15,6 +15,8 @@ export interface ServerLogBackend {
   prefix(label: string): string;
   open(prefix: string): Promise<Log>;
   drop(prefix: string): Promise<void>;
+  /** The log spec of the prefix, for the CLI's --log and TIERFLOW_LOG (src/log/open-log.ts). */
+  spec(prefix: string): string;
 }
 
 const tag = () => randomBytes(4).toString('hex');
@@ -36,20 +38,25 @@ export const SERVER_LOG_BACKENDS: readonly ServerLogBackend[] = [
     prefix: (label) => `TF${label.toUpperCase().replace(/[^A-Z0-9]/g, '')}_${tag()}`,
     open: async (prefix) => (await import('../../src/log/nats/index.ts')).createNatsLog(NATS_URL, { prefix }),
     drop: async (prefix) => (await import('../../src/log/nats/index.ts')).dropNatsPrefix(NATS_URL, prefix),
+    spec: (prefix) => `${NATS_URL}?prefix=${prefix}`,
   },
   {
     name: 'kafka',
     available: () => serviceAvailable('Kafka', pingKafka),
     prefix: (label) => `tf-${label.replace(/[^A-Za-z0-9]/g, '')}-${tag()}.`,
-    open: async (prefix) => (await import('../../src/log/kafka/index.ts')).createKafkaLog(KAFKA_URL, { prefix }),
+    open: async (prefix) =>
+      (await import('../../src/log/kafka/index.ts')).createKafkaLog(KAFKA_URL, { prefix }),
     drop: async (prefix) => (await import('../../src/log/kafka/index.ts')).dropKafkaPrefix(KAFKA_URL, prefix),
+    spec: (prefix) => `${KAFKA_URL}?prefix=${prefix}`,
   },
   {
     name: 'redis',
     available: () => serviceAvailable('Redis', pingRedis),
     prefix: (label) => `tf-${label.replace(/[^A-Za-z0-9]/g, '')}-${tag()}`,
-    open: async (prefix) => (await import('../../src/log/redis/index.ts')).createRedisLog(REDIS_URL, { prefix }),
+    open: async (prefix) =>
+      (await import('../../src/log/redis/index.ts')).createRedisLog(REDIS_URL, { prefix }),
     drop: async (prefix) => (await import('../../src/log/redis/index.ts')).dropRedisPrefix(REDIS_URL, prefix),
+    spec: (prefix) => `${REDIS_URL}?prefix=${prefix}`,
   },
 ];
 
@@ -58,3 +65,9 @@ export function serverLogBackend(name: string): ServerLogBackend {
   if (!backend) throw new Error(`no log backend "${name}"`);
   return backend;
 }
+
+/** The file log (server undefined), and every log that runs on a server: for commands that work alike on each. */
+export const EVERY_LOG: readonly { name: string; server: ServerLogBackend | undefined }[] = [
+  { name: 'file', server: undefined },
+  ...SERVER_LOG_BACKENDS.map((server) => ({ name: server.name, server })),
+];

@@ -7,6 +7,7 @@ import { runFeed } from '../../feed/run-feed.ts';
 import { openLakeQuery } from '../../lake/duckdb-lake.ts';
 import { reconcile } from '../../lake/reconcile.ts';
 import { createFileLog } from '../../log/file/index.ts';
+import { openLog } from '../../log/open-log.ts';
 import { PrometheusMetrics } from '../../observe/prometheus.ts';
 import { startStage1 } from '../../pipeline/stage1.ts';
 import { PortInUseError } from '../../server/errors.ts';
@@ -28,6 +29,7 @@ interface DemoOptions {
   seed: number;
   batchSize: number;
   metricsPort: number;
+  log?: string;
 }
 
 /**
@@ -45,6 +47,10 @@ export function registerDemo(program: Command): void {
     .option('--minutes <n>', 'minutes of trading to simulate', int, 390)
     .option('--seed <n>', 'random seed (same seed, same data)', int, 42)
     .option('--batch-size <n>', 'rows per write batch', int, 5_000)
+    .option(
+      '--log <spec>',
+      "the log that carries the events: kafka://…, nats://… or redis://… (default: the demo's own file log under <data dir>/demo/log)",
+    )
     .option(
       '--metrics-port <n>',
       'serve /metrics and /health here during the demo (0: any free port; the default 9464, when taken, gives way to a free one)',
@@ -84,7 +90,9 @@ async function runDemo(
   ctx: { dataDir: string; demoDir: string; metrics: PrometheusMetrics; opened: number; portGiven: boolean },
 ): Promise<void> {
   const { dataDir, demoDir, metrics, opened } = ctx;
-  const log = await createFileLog(path.join(demoDir, 'log'), { metrics });
+  const log = options.log
+    ? await openLog(options.log, { metrics })
+    : await createFileLog(path.join(demoDir, 'log'), { metrics });
   const errors: string[] = [];
   const stage1 = await startStage1({
     tf,
@@ -113,7 +121,7 @@ async function runDemo(
       tf.databaseSource === 'embedded' ? `embedded PostgreSQL (${dataDir})` : 'PostgreSQL at DATABASE_URL';
     console.log(
       `tierflow demo, stage 1 (dual write): ${options.symbols} symbols × ${options.minutes} minutes, seed ${options.seed}\n` +
-        `  hot: ${where}, schema "${tf.schema}" · log: ${path.join(demoDir, 'log')} · lake: ${path.join(demoDir, 'lake')}\n` +
+        `  hot: ${where}, schema "${tf.schema}" · log: ${options.log ?? path.join(demoDir, 'log')} · lake: ${path.join(demoDir, 'lake')}\n` +
         `  metrics: http://127.0.0.1:${server.port}/metrics · health: http://127.0.0.1:${server.port}/health · ready in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
     );
     const bar = new cliProgress.SingleBar(
