@@ -4,11 +4,9 @@ import type { DeadLetter } from '../../events/dead-letters.ts';
 import { DeadLetters } from '../../events/dead-letters.ts';
 import { renderTable } from '../table.ts';
 import { bodyOf, withLog } from './log.ts';
+import { LOG_SPEC_HELP } from '../log-spec-help.ts';
 
-const LOG_OPTION = [
-  '--log <spec>',
-  'file:<dir>, redis://… or nats://… (default: $TIERFLOW_LOG or file:<data dir>/log)',
-] as const;
+const LOG_OPTION = ['--log <spec>', LOG_SPEC_HELP] as const;
 
 function positionsOf(texts: readonly string[]): bigint[] {
   return texts.map((t) => {

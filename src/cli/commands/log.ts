@@ -8,6 +8,7 @@ import { defaultLogSpec, openLog } from '../../log/open-log.ts';
 import { resolveConfig } from '../../tierflow.ts';
 import { configFrom, globalOptions } from '../context.ts';
 import { renderTable } from '../table.ts';
+import { LOG_SPEC_HELP } from '../log-spec-help.ts';
 
 export async function withLog<T>(
   command: Command,
@@ -67,10 +68,7 @@ export function registerLog(program: Command): void {
   const log = program
     .command('log')
     .description('inspect the configured log')
-    .option(
-      '--log <spec>',
-      'file:<dir>, redis://… or nats://… (default: $TIERFLOW_LOG or file:<data dir>/log)',
-    );
+    .option('--log <spec>', LOG_SPEC_HELP);
 
   log
     .command('topics')

@@ -7,6 +7,7 @@ import { globalOptions, withTierflow } from '../context.ts';
 import { renderTable } from '../table.ts';
 import { lakeRoot } from './lake.ts';
 import { withLog } from './log.ts';
+import { LOG_SPEC_HELP } from '../log-spec-help.ts';
 
 export function registerMigrate(program: Command): void {
   const migrate = program
@@ -33,10 +34,7 @@ export function registerMigrate(program: Command): void {
     .command('check')
     .description('evaluate the checklist for entering the next stage, from live figures')
     .requiredOption('--to <stage>', 'the stage to enter: wal')
-    .option(
-      '--log <spec>',
-      'file:<dir>, redis://… or nats://… (default: $TIERFLOW_LOG or file:<data dir>/log)',
-    )
+    .option('--log <spec>', LOG_SPEC_HELP)
     .option('--lake <dir>', 'lake root (default: $TIERFLOW_LAKE or <data dir>/lake)')
     .addHelpText('after', '\nExit code 1 when any check fails.')
     .action(async (options: { to: string }, command: Command) => {

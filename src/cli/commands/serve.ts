@@ -14,6 +14,7 @@ import { createTierflow, resolveConfig } from '../../tierflow.ts';
 import { startStage2 } from '../../wal/stage2.ts';
 import { configFrom, globalOptions } from '../context.ts';
 import { runAll } from '../../core/index.ts';
+import { LOG_SPEC_HELP } from '../log-spec-help.ts';
 
 interface ServeOptions {
   port: number;
@@ -41,10 +42,7 @@ export function registerServe(program: Command): void {
     .option('--port <n>', 'HTTP port', (v) => Number.parseInt(v, 10), 9464)
     .option('--host <host>', 'HTTP address', '127.0.0.1')
     .option('--mode <mode>', 'hot-only, dual-write or wal (default: $TIERFLOW_MODE or hot-only)')
-    .option(
-      '--log <spec>',
-      'file:<dir>, redis://… or nats://… (default: $TIERFLOW_LOG or file:<data dir>/log)',
-    )
+    .option('--log <spec>', LOG_SPEC_HELP)
     .option('--lake <dir>', 'lake root (default: $TIERFLOW_LAKE or <data dir>/lake)')
     .option(
       '--max-lag-seconds <n>',

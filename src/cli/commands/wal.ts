@@ -12,11 +12,9 @@ import { WAL_TOPIC } from '../../wal/wal-entry.ts';
 import { configFrom, globalOptions, withTierflow } from '../context.ts';
 import { renderTable } from '../table.ts';
 import { parseFrom, withLog } from './log.ts';
+import { LOG_SPEC_HELP } from '../log-spec-help.ts';
 
-const LOG_OPTION = [
-  '--log <spec>',
-  'file:<dir>, redis://… or nats://… (default: $TIERFLOW_LOG or file:<data dir>/log)',
-] as const;
+const LOG_OPTION = ['--log <spec>', LOG_SPEC_HELP] as const;
 
 function parseTo(text: string | undefined): Position | Date | undefined {
   if (text === undefined) return undefined;
