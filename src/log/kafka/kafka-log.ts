@@ -1,5 +1,6 @@
 import { METRIC } from '../../observe/metrics.ts';
 import { InvalidTopicError, LogClosedError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
 import type {
   Log,
   LogEntry,
@@ -20,7 +21,7 @@ import { parseKafkaSpec, resolveKafkaOptions } from './options.ts';
 import { PartitionSizes } from './partition-sizes.ts';
 import { offsetOf, partitionOfPosition, positionOf } from './position.ts';
 import type { ReaderContext } from './reader.ts';
-import { readTopic } from './reader.ts';
+import { openTopic, readTopic } from './reader.ts';
 import { applyKafkaRetention } from './retention.ts';
 import { KafkaTopics } from './topics.ts';
 
@@ -38,7 +39,9 @@ class KafkaLog implements Log {
   private readonly commits: GroupCommits;
   private readonly sizes: PartitionSizes;
   private readonly appender: GroupAppender;
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
+  /** Lookups of a topic's end by reads from 'latest' that appends wait for. */
+  private readonly fences = new Set<Promise<void>>();
   private readonly readerContext: ReaderContext;
   private signalClosed!: () => void;
   private readonly closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
@@ -67,19 +70,14 @@ class KafkaLog implements Log {
     if (this.closing) return Promise.reject(new LogClosedError());
     if (!isValidTopic(topic)) return Promise.reject(new InvalidTopicError(topic));
     if (entries.length === 0) return Promise.resolve([]);
-    const work = this.appendNow(topic, entries);
-    this.inFlight.add(work);
-    void work.then(
-      () => this.inFlight.delete(work),
-      () => this.inFlight.delete(work),
-    );
-    return work;
+    return this.inFlight.track(this.appendNow(topic, entries));
   }
 
   private async appendNow(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
     const started = performance.now();
     const labels = { backend: BACKEND, topic };
     try {
+      if (this.fences.size > 0) await Promise.all([...this.fences]);
       const info = await this.kafkaTopics.ensure(topic);
       const first = this.appendedTo.get(topic);
       if (first === undefined) this.appendedTo.set(topic, info.id);
@@ -112,8 +110,26 @@ class KafkaLog implements Log {
     }
   }
 
+  /**
+   * The topic's end is looked up now, not at the first batch, and this process's appends wait for
+   * it: a read from 'latest' then sees every entry appended after read() was called, as the other
+   * backends' reads do (an append racing the lookup on another connection could land first).
+   */
   read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]> {
-    return readTopic(this.readerContext, topic, options);
+    if (!isValidTopic(topic)) return failing(new InvalidTopicError(topic));
+    if (this.closing) return failing(new LogClosedError());
+    const opened = openTopic(this.readerContext, topic);
+    if (options.from === 'latest') {
+      const fence = opened.then(
+        () => undefined,
+        () => undefined, // the read reports its own failure
+      );
+      this.fences.add(fence);
+      void fence.then(() => this.fences.delete(fence));
+    }
+    // The read reports a failed lookup when it is iterated; until then it is not unhandled.
+    opened.catch(() => undefined);
+    return readTopic(this.readerContext, topic, options, opened);
   }
 
   async commit(group: string, topic: string, position: Position): Promise<void> {
@@ -219,7 +235,7 @@ class KafkaLog implements Log {
 
   private async shutdown(): Promise<void> {
     // Appends already accepted finish (or fail) before anything is torn down.
-    await Promise.allSettled([...this.inFlight]);
+    await this.inFlight.settled();
     this.signalClosed();
     await this.clients.close();
   }
@@ -259,4 +275,11 @@ export async function createKafkaLog(
     throw unavailable(`connecting to Kafka at ${options.brokers.join(',')} failed`, error);
   }
   return new KafkaLog(clients, options);
+}
+
+/** A read that fails when first iterated, as an async generator that throws at once would. */
+function failing(error: Error): AsyncIterable<LogEntry[]> {
+  return {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
+  };
 }

@@ -47,6 +47,16 @@ async function startOffsets(
   return starts;
 }
 
+/** Looks up a topic and its partitions' bounds. */
+export async function openTopic(
+  ctx: ReaderContext,
+  topic: string,
+): Promise<{ info: TopicInfo; bounds: Map<number, PartitionBounds> }> {
+  const info = await ctx.topics.info(topic);
+  const partitions = info.partitions.map((p) => p.partition);
+  return { info, bounds: await partitionBounds(ctx.admin, ctx.topics.name(topic), partitions) };
+}
+
 /**
  * Reads a topic's entries in offset order, in batches within the bounds. One fetch request asks
  * the leader for every partition; a following read long-polls (FOLLOW_WAIT_MS), a bounded one ends
@@ -57,6 +67,8 @@ export async function* readTopic(
   ctx: ReaderContext,
   topic: string,
   options: ReadOptions,
+  /** The topic and its bounds, looked up when read() was called (see KafkaLog.read). */
+  opened: Promise<{ info: TopicInfo; bounds: Map<number, PartitionBounds> }>,
 ): AsyncGenerator<LogEntry[]> {
   if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
   if (ctx.isClosed()) throw new LogClosedError();
@@ -64,9 +76,10 @@ export async function* readTopic(
   const maxEntries = options.maxBatchEntries ?? DEFAULT_MAX_ENTRIES;
   const maxBytes = options.maxBatchBytes ?? DEFAULT_MAX_BYTES;
   const name = ctx.topics.name(topic);
-  let info: TopicInfo = await ctx.topics.info(topic);
+  const first = await opened;
+  let info: TopicInfo = first.info;
+  const { bounds } = first;
   const partitions = info.partitions.map((p) => p.partition);
-  const bounds = await partitionBounds(ctx.admin, name, partitions);
   const next = await startOffsets(ctx, name, partitions, options.from, bounds);
   const stopAt = follow ? undefined : new Map([...bounds].map(([p, b]) => [p, b.end]));
 

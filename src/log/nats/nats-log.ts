@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { connect } from '@nats-io/transport-node';
 import { METRIC } from '../../observe/metrics.ts';
 import { InvalidTopicError, LogClosedError } from '../errors.ts';
+import { InFlight } from '../in-flight.ts';
 import type {
   Log,
   LogEntry,
@@ -47,7 +48,7 @@ class NatsLog implements Log {
   private readonly ids = new MessageIds();
   /** Per topic, the highest sequence an append of this process was acknowledged with. */
   private readonly lastAcked = new Map<string, number>();
-  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly inFlight = new InFlight();
   private readonly readers = new Set<() => Promise<void>>();
   private readonly readerContext: ReaderContext;
   private signalClosed!: () => void;
@@ -87,13 +88,7 @@ class NatsLog implements Log {
     if (this.closing) return Promise.reject(new LogClosedError());
     if (!isValidTopic(topic)) return Promise.reject(new InvalidTopicError(topic));
     if (entries.length === 0) return Promise.resolve([]);
-    const work = this.appendNow(topic, entries);
-    this.inFlight.add(work);
-    void work.then(
-      () => this.inFlight.delete(work),
-      () => this.inFlight.delete(work),
-    );
-    return work;
+    return this.inFlight.track(this.appendNow(topic, entries));
   }
 
   private async appendNow(topic: string, entries: readonly LogEntryInput[]): Promise<Position[]> {
@@ -247,7 +242,7 @@ class NatsLog implements Log {
   private async shutdown(): Promise<void> {
     const failures: unknown[] = [];
     // Appends already accepted finish (or fail) before anything is torn down.
-    await Promise.allSettled([...this.inFlight]);
+    await this.inFlight.settled();
     this.signalClosed();
     for (const result of await Promise.allSettled([...this.readers].map((release) => release()))) {
       if (result.status === 'rejected') failures.push(result.reason);
