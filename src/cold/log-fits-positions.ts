@@ -2,6 +2,7 @@ import { ConfigError } from '../core/index.ts';
 import { ROW_BITS } from '../lake/position-map.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log } from '../log/log.ts';
+import { topicPartitions } from '../log/log.ts';
 
 /** Bits of a log position that a lake row position (signed 64-bit) leaves after the row bits. */
 const POSITION_BITS = 63n - ROW_BITS;
@@ -21,6 +22,7 @@ export async function assertLogFitsPositions(
   stage: 'stage 1' | 'stage 2',
   topic: string,
 ): Promise<void> {
+  await assertOnePartition(log, stage, topic);
   if (log.backend !== 'redis') return;
   const { redisTopicNumbering } = await import('../log/redis/index.ts');
   const found = await redisTopicNumbering(log, topic);
@@ -42,4 +44,23 @@ export async function assertLogFitsPositions(
   throw new ConfigError(
     `${stage} cannot run on the Redis stream of topic "${topic}": it was written before tierflow numbered Redis entries densely, and its positions (from stream IDs, ms × 2^22 + seq) exceed the 2^${POSITION_BITS} a lake row position (log position × 2^${ROW_BITS} + row) allows. To migrate, let its consumers finish, then delete ${keys} (redis-cli DEL), or give the log another key prefix: the next append starts the topic again at position 1`,
   );
+}
+
+/**
+ * Stage 2's WAL is one total order, and stage 1's cold consumer reads one partition: a topic of
+ * several (a Kafka cluster's num.partitions, `?partitions=N`, partitions added by kafka-topics
+ * --alter) would leave every partition but the first unread. Refused at start, by name.
+ */
+async function assertOnePartition(log: Log, stage: string, topic: string): Promise<void> {
+  let partitions: number;
+  try {
+    partitions = await topicPartitions(log, topic);
+  } catch (error) {
+    if (error instanceof UnknownTopicError) return; // created with one partition by the first append
+    throw error;
+  }
+  if (partitions > 1)
+    throw new ConfigError(
+      `${stage} cannot run on topic "${topic}": it has ${partitions} partitions, and ${stage === 'stage 2' ? 'the WAL must be one total order (one partition)' : 'the cold consumer reads one partition'}; create the topic with one partition (Kafka: drop ?partitions= or set it to 1)`,
+    );
 }

@@ -1,4 +1,5 @@
 import type { Log, Position } from '../log/log.ts';
+import { topicExtent } from '../log/log.ts';
 
 export interface Pending {
   /** Entries after the position (file log and NATS number entries contiguously). */
@@ -16,7 +17,7 @@ export const STATUS_LAG_MAX_AGE_MS = 1_000;
 /** Entries after `after` (all of them if undefined), from the topic's figures alone. */
 export async function entriesAfter(log: Log, topic: string, after: Position | undefined): Promise<number> {
   if (!(await log.topics()).includes(topic)) return 0;
-  const stats = await log.stats(topic);
+  const stats = await topicExtent(log, topic);
   if (stats.last === undefined || (after !== undefined && stats.last <= after)) return 0;
   return after === undefined ? stats.entries : Math.min(stats.entries, Number(stats.last - after));
 }
@@ -33,6 +34,8 @@ export async function pendingSince(log: Log, topic: string, after: Position | un
     from: after === undefined ? 'earliest' : { after },
     follow: false,
     maxBatchEntries: 1,
+    // One entry's time is all this needs: a backend fetching by bytes (Kafka) then fetches little.
+    maxBatchBytes: 64 * 1024,
   })) {
     const first = batch[0];
     if (first) return { entries, ageSeconds: Math.max(0, (Date.now() - first.timestamp) / 1000) };

@@ -15,6 +15,7 @@ export async function probeBroker(address: string, timeoutMs = 2000): Promise<Er
     bootstrapBrokers: [address],
     timeout: timeoutMs,
     connectTimeout: timeoutMs,
+    requestTimeout: timeoutMs,
     retries: 0,
   });
   try {

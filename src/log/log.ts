@@ -45,12 +45,16 @@ export interface ReadOptions {
   signal?: AbortSignal;
 }
 
-export interface TopicStats {
+/** How many entries a topic holds and its first and last positions. */
+export interface TopicExtent {
   topic: string;
   entries: number;
-  bytes: number;
   first: Position | undefined;
   last: Position | undefined;
+}
+
+export interface TopicStats extends TopicExtent {
+  bytes: number;
 }
 
 export interface RetentionPolicy {
@@ -87,6 +91,17 @@ export interface Log extends AsyncDisposable {
   topics(): Promise<string[]>;
   stats(topic: string): Promise<TopicStats>;
   /**
+   * stats() without the bytes, for callers polled often (lag gauges, a processor's start): a
+   * backend that must read entries to count bytes (Kafka) answers this from offsets alone.
+   * Optional: topicExtent() falls back to stats().
+   */
+  extent?(topic: string): Promise<TopicExtent>;
+  /**
+   * The topic's partitions (for a topic not created yet, those its first append would create); a
+   * backend without partitions leaves this out, meaning 1.
+   */
+  partitions?(topic: string): Promise<number>;
+  /**
    * Drops the oldest entries beyond the policy, never one after the lowest position a group
    * committed (unless forced) nor from `keepFrom` on. Returns the number of entries dropped.
    */
@@ -99,4 +114,16 @@ const TOPIC_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 
 export function isValidTopic(name: string): boolean {
   return TOPIC_NAME.test(name) && !name.includes('..');
+}
+
+/** The topic's extent, from extent() where the backend has it, else from stats(). */
+export async function topicExtent(log: Log, topic: string): Promise<TopicExtent> {
+  if (log.extent) return log.extent(topic);
+  const { bytes: _bytes, ...extent } = await log.stats(topic);
+  return extent;
+}
+
+/** The topic's partitions: 1 on backends without partitions. */
+export async function topicPartitions(log: Log, topic: string): Promise<number> {
+  return log.partitions ? log.partitions(topic) : 1;
 }

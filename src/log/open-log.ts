@@ -37,10 +37,17 @@ export function defaultLogSpec(dataDir: string): string {
   return process.env.TIERFLOW_LOG ?? `file:${path.join(dataDir, 'log')}`;
 }
 
-/** A server URL without its `prefix` query parameter, and the prefix (undefined if none). */
+/**
+ * A server spec without its `prefix` query parameter, and the prefix (undefined if none). Only the
+ * query is parsed: the rest (a NATS server list `nats://a:4222,b:4222`, say) passes as it was.
+ */
 function takePrefix(spec: string): { url: string; prefix: string | undefined } {
-  const url = new URL(spec);
-  const prefix = url.searchParams.get('prefix') ?? undefined;
-  url.searchParams.delete('prefix');
-  return { url: url.toString().replace(/\?$/, ''), prefix };
+  const at = spec.indexOf('?');
+  if (at < 0) return { url: spec, prefix: undefined };
+  const query = new URLSearchParams(spec.slice(at + 1));
+  const prefix = query.get('prefix') ?? undefined;
+  if (prefix === '') throw new ConfigError(`"${spec}": ?prefix= needs a name`);
+  query.delete('prefix');
+  const rest = query.toString();
+  return { url: rest ? `${spec.slice(0, at)}?${rest}` : spec.slice(0, at), prefix };
 }

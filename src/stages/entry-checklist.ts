@@ -6,6 +6,7 @@ import { openLakeQuery } from '../lake/duckdb-lake.ts';
 import { LakeWriter } from '../lake/lake-writer.ts';
 import { reconcile } from '../lake/reconcile.ts';
 import type { Log } from '../log/log.ts';
+import { topicExtent } from '../log/log.ts';
 import { LakeEventSink } from '../cold/event-sink.ts';
 import { assertLogFitsPositions } from '../cold/log-fits-positions.ts';
 import { COLD_GROUP, EVENT_TOPIC } from '../pipeline/stage1.ts';
@@ -123,7 +124,7 @@ export async function checkEntryToWal(options: {
       // Entries of the WAL when there are any; else a probe batch on a scratch topic.
       const hasWal = (await log.topics()).includes(WAL_TOPIC);
       const topic = hasWal ? WAL_TOPIC : PROBE_TOPIC;
-      const from = hasWal ? ('earliest' as const) : ((await log.stats(PROBE_TOPIC)).last ?? 0n) + 1n;
+      const from = hasWal ? ('earliest' as const) : ((await topicExtent(log, PROBE_TOPIC)).last ?? 0n) + 1n;
       if (!hasWal) {
         const probe = new WalWriter(log, { topic: PROBE_TOPIC, origin: 'migrate-check' });
         const start = Date.UTC(2000, 0, 3);

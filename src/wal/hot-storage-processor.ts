@@ -10,6 +10,7 @@ import { isConnectionFailure, toHotError } from '../hot/pg-errors.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { UnknownTopicError } from '../log/errors.ts';
 import type { Log, LogEntry, Position } from '../log/log.ts';
+import { topicExtent } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { HotEntry } from './apply-to-hot.ts';
@@ -241,7 +242,7 @@ export class HotStorageProcessor {
     const contiguous = CONTIGUOUS.has(this.log.backend);
     if (contiguous && at !== undefined) {
       // An empty topic says nothing: retention may have dropped everything up to the checkpoint.
-      const { last } = await this.log.stats(this.topic);
+      const { last } = await topicExtent(this.log, this.topic);
       if (last !== undefined && last < at) throw new WalBehindCheckpointError(this.topic, at, last);
     }
     const reader = new AbortController();

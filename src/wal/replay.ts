@@ -2,6 +2,7 @@ import type { Dataset } from '../core/index.ts';
 import type { HotStore } from '../hot/hot-store.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import type { Log, LogEntry, Position, ReadFrom } from '../log/log.ts';
+import { topicExtent } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { EventSink } from '../cold/event-sink.ts';
@@ -51,7 +52,7 @@ export async function replay(options: ReplayOptions): Promise<ReplayResult> {
   const result: ReplayResult = { entries: 0, rows: 0, hotApplied: 0, first: undefined, last: undefined };
   const topic = options.topic ?? WAL_TOPIC;
   // Without an end, stop at what the log holds now rather than following it.
-  const to = options.to ?? (await options.log.stats(topic)).last;
+  const to = options.to ?? (await topicExtent(options.log, topic)).last;
   if (to === undefined) return result;
   for await (const batch of options.log.read(topic, {
     from: options.from,

@@ -1,4 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertLogFitsPositions } from '../../src/cold/log-fits-positions.ts';
+import { ConfigError } from '../../src/core/index.ts';
+import type { KafkaLogOptions } from '../../src/log/kafka/index.ts';
+import { TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
+import type { Log } from '../../src/log/log.ts';
+import { until } from '../support/until.ts';
 import { createKafkaLog, dropKafkaPrefix } from '../../src/log/kafka/index.ts';
 import { KAFKA_URL, pingKafka, serviceAvailable } from '../support/services.ts';
 import type { LogHarness } from './conformance.ts';
@@ -15,4 +22,70 @@ logConformance('kafka', async () => {
     maxPayloadBytes: 8 * 1024 * 1024,
   };
   return harness;
+});
+
+describe('the Kafka log', () => {
+  let up = false;
+  const prefix = randomPrefix();
+  const logs: Log[] = [];
+  const open = async (extra: Omit<KafkaLogOptions, 'brokers'> = {}) => {
+    const log = await createKafkaLog(KAFKA_URL, { prefix, ...extra });
+    logs.push(log);
+    return log;
+  };
+  beforeAll(async () => {
+    up = await serviceAvailable('Kafka', pingKafka);
+  });
+  afterAll(async () => {
+    for (const log of logs) await log.close();
+    if (up) await dropKafkaPrefix(KAFKA_URL, prefix);
+  });
+  const test = (title: string, fn: () => Promise<void>) =>
+    it(title, async (ctx) => {
+      if (!up) ctx.skip();
+      await fn();
+    });
+  const text = (s: string) => ({ payload: new TextEncoder().encode(s) });
+
+  test('answers extent() from offsets, as stats() without the bytes', async () => {
+    const log = await open();
+    const positions = await log.append('extent', [text('a'), text('bb'), text('ccc')]);
+    const stats = await log.stats('extent');
+    expect(await log.extent!('extent')).toEqual({
+      topic: 'extent',
+      entries: 3,
+      first: positions[0],
+      last: positions[2],
+    });
+    expect(stats).toMatchObject({ entries: 3, first: positions[0], last: positions[2] });
+    expect(stats.bytes).toBeGreaterThan(6);
+  });
+
+  test('refuses to acknowledge appends to a topic deleted and created again under it', async () => {
+    const writer = await open();
+    const other = await open();
+    await writer.append('recreated', [text('one'), text('two')]);
+    await dropKafkaPrefix(KAFKA_URL, `${prefix}recreated`);
+    // Another process creates the topic again; offsets start over at 0.
+    await until(async () => {
+      try {
+        await other.append('recreated', [text('new')]);
+        return true;
+      } catch {
+        return false; // the deletion may not have finished on the broker yet
+      }
+    }, 'the topic to be created again');
+    await expect(writer.append('recreated', [text('three')])).rejects.toBeInstanceOf(TopicRecreatedError);
+  });
+
+  test('tells stages 1 and 2 a topic of several partitions is not for them, before it exists too', async () => {
+    const log = await open({ partitions: 3 });
+    expect(await log.partitions!('not-yet')).toBe(3);
+    await expect(assertLogFitsPositions(log, 'stage 2', 'not-yet')).rejects.toThrow(
+      /has 3 partitions, and the WAL must be one total order/,
+    );
+    await log.append('split', [{ ...text('x'), key: 'k' }]);
+    expect(await log.partitions!('split')).toBe(3);
+    await expect(assertLogFitsPositions(log, 'stage 1', 'split')).rejects.toBeInstanceOf(ConfigError);
+  });
 });

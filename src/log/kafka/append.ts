@@ -21,6 +21,27 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+export interface AppenderLimits {
+  /** An append not acknowledged within this long rejects (it may still be written: at least once). */
+  timeoutMs: number;
+  /** Bytes of appends waiting for their send; beyond it an append is refused at once. */
+  maxQueuedBytes: number;
+}
+
+/** The broker answered a send with offsets at or below ones it gave this process before. */
+export class OffsetsWentBackError extends Error {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly base: bigint,
+    readonly seen: bigint,
+  ) {
+    super(
+      `the broker stored entries of "${topic}" partition ${partition} from offset ${base}, but acknowledged offset ${seen} to this process before: the topic was deleted and created again`,
+    );
+  }
+}
+
 /**
  * Appends go to Kafka one send at a time, and the appends that arrive while a send is out travel
  * together in the next one (group commit). One at a time is not a choice of speed: the client
@@ -32,15 +53,57 @@ interface Pending {
  */
 export class GroupAppender {
   private queue: Pending[] = [];
+  private queuedBytes = 0;
   private sending: Promise<void> | undefined;
+  /** Per topic-partition, the highest offset a send of this process was acknowledged with. */
+  private readonly acknowledged = new Map<string, bigint>();
 
-  constructor(private readonly slot: ProducerSlot) {}
+  constructor(
+    private readonly slot: ProducerSlot,
+    private readonly limits: AppenderLimits,
+    private readonly overdue: (message: string) => Error,
+  ) {}
 
   append(kafkaTopic: string, partitions: number, entries: readonly LogEntryInput[]): Promise<Position[]> {
     const outgoing = entries.map((entry) => toOutgoing(kafkaTopic, partitions, entry));
     const bytes = outgoing.reduce((sum, o) => sum + o.bytes, 0);
+    if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.limits.maxQueuedBytes)
+      return Promise.reject(
+        this.overdue(
+          `${this.queuedBytes} bytes of appends already wait for the broker (limit ${this.limits.maxQueuedBytes})`,
+        ),
+      );
     return new Promise<Position[]>((resolve, reject) => {
-      this.queue.push({ topic: kafkaTopic, outgoing, bytes, resolve, reject });
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        const queued = this.queue.indexOf(pending);
+        if (queued >= 0) {
+          this.queue.splice(queued, 1);
+          this.queuedBytes -= bytes;
+        }
+        reject(this.overdue(`no acknowledgement within ${this.limits.timeoutMs} ms`));
+      }, this.limits.timeoutMs);
+      const pending: Pending = {
+        topic: kafkaTopic,
+        outgoing,
+        bytes,
+        resolve: (positions) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          resolve(positions);
+        },
+        reject: (error) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          reject(error);
+        },
+      };
+      this.queue.push(pending);
+      this.queuedBytes += bytes;
       this.sending ??= this.pump().finally(() => (this.sending = undefined));
     });
   }
@@ -59,6 +122,7 @@ export class GroupAppender {
         bytes += this.queue[0]!.bytes;
         group.push(this.queue.shift()!);
       }
+      this.queuedBytes -= bytes;
       try {
         const positions =
           group.length === 1 && bytes > SEND_MAX_BYTES
@@ -75,8 +139,15 @@ export class GroupAppender {
   private async send(group: readonly Pending[]): Promise<Position[][]> {
     const messages = group.flatMap((p) => p.outgoing.map((o) => o.message));
     const base = await this.produce(messages);
+    for (const [key, offset] of base) {
+      const seen = this.acknowledged.get(key);
+      if (seen !== undefined && offset <= seen) {
+        const [topic, partition] = key.split('\0');
+        throw new OffsetsWentBackError(topic!, Number(partition), offset, seen);
+      }
+    }
     const next = new Map<string, bigint>();
-    return group.map((pending) =>
+    const positions = group.map((pending) =>
       pending.outgoing.map((o) => {
         const key = `${pending.topic}\0${o.partition}`;
         const offset = next.get(key) ?? base.get(key);
@@ -86,6 +157,8 @@ export class GroupAppender {
         return positionOf(o.partition, offset);
       }),
     );
+    for (const [key, after] of next) this.acknowledged.set(key, after - 1n);
+    return positions;
   }
 
   /** An append larger than one send: its chunks one after the other, in order. */
@@ -121,6 +194,7 @@ export class GroupAppender {
       this.slot.retire(producer);
       throw error;
     }
+    this.slot.count(producer, messages.length);
     const base = new Map<string, bigint>();
     for (const r of result.offsets ?? []) base.set(`${r.topic}\0${r.partition}`, r.offset);
     return base;

@@ -15,7 +15,10 @@ function base(options: ResolvedKafkaLogOptions, role: string) {
   return {
     clientId: `${options.clientId}-${role}`,
     bootstrapBrokers: options.brokers,
+    // `timeout` is what the broker is told to wait (acks, long polls); `requestTimeout` is how
+    // long the client waits for an answer before it gives up on the request.
     timeout: options.requestTimeoutMs,
+    requestTimeout: options.requestTimeoutMs + 5000,
     connectTimeout: Math.min(options.requestTimeoutMs, 5000),
     retries: 2,
     retryDelay: 250,
@@ -33,7 +36,25 @@ export class ProducerSlot {
   private current: Producer | undefined;
   private readonly retired = new Set<Promise<void>>();
 
-  constructor(private readonly options: ResolvedKafkaLogOptions) {}
+  /**
+   * `rolloverAfter`: the client keeps a producer's sequence numbers in a signed 32-bit field and
+   * does not wrap them as Kafka's Java client does, so past 2^31 records to a partition every send
+   * fails. A producer is replaced (a new producer id, sequences from 0) well before that.
+   */
+  constructor(
+    private readonly options: ResolvedKafkaLogOptions,
+    private readonly rolloverAfter = 2 ** 30,
+  ) {}
+
+  /** Records the current producer has sent: see rolloverAfter. */
+  private sent = 0;
+
+  /** Counts records the current producer sent, and replaces it once it nears rolloverAfter. */
+  count(producer: Producer, records: number): void {
+    if (this.current !== producer) return;
+    this.sent += records;
+    if (this.sent >= this.rolloverAfter) this.retire(producer);
+  }
 
   get(): Producer {
     this.current ??= new Producer({
@@ -50,6 +71,7 @@ export class ProducerSlot {
   retire(producer: Producer): void {
     if (this.current !== producer) return;
     this.current = undefined;
+    this.sent = 0;
     // A broken producer may not close cleanly: what it failed with was reported by the send.
     const closing = new Promise<void>((resolve) => producer.close(true, () => resolve()));
     this.retired.add(closing);

@@ -1,4 +1,5 @@
 import type { GenericError } from '@platformatic/kafka';
+import { TimeoutError } from '@platformatic/kafka';
 import { TierflowError } from '../../core/index.ts';
 import { LogUnavailableError } from '../errors.ts';
 
@@ -31,6 +32,14 @@ export function isUnknownTopic(error: unknown): boolean {
   return false;
 }
 
+/** A partition without a leader for now (an election): the client finds no broker for node -1. */
+export function isLeaderUnknown(error: unknown): boolean {
+  for (const e of causes(error))
+    if (code(e) === 'PLT_KFK_USER' && /^Cannot find broker with node id -?\d+/.test((e as Error).message))
+      return true;
+  return kafkaErrorName(error, 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_OR_FOLLOWER') !== undefined;
+}
+
 /**
  * Trying again can help: the network, a timeout, or a broker error Kafka marks retriable (a leader
  * election, not enough replicas in sync, a coordinator loading).
@@ -42,14 +51,15 @@ export function isTransient(error: unknown): boolean {
     if ((e as { canRetry?: boolean }).canRetry === true) return true;
     if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
   }
-  return false;
+  return isLeaderUnknown(error);
 }
 
 /** The label of wal_append_errors_total. */
 export function failureReason(error: unknown): string {
   for (const e of causes(error)) {
     const c = code(e);
-    if (c === 'PLT_KFK_TIMEOUT') return 'timeout';
+    // The client's TimeoutError carries the network code: the class tells them apart.
+    if (e instanceof TimeoutError || c === 'PLT_KFK_TIMEOUT') return 'timeout';
     if (c === 'PLT_KFK_NETWORK') return 'connection';
     const id = apiId(e);
     if (id !== undefined) return id.toLowerCase();

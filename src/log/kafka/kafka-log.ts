@@ -1,5 +1,5 @@
 import { METRIC } from '../../observe/metrics.ts';
-import { InvalidTopicError, LogClosedError } from '../errors.ts';
+import { InvalidTopicError, LogClosedError, LogUnavailableError, UnknownTopicError } from '../errors.ts';
 import { InFlight } from '../in-flight.ts';
 import type {
   Log,
@@ -8,10 +8,11 @@ import type {
   Position,
   ReadOptions,
   RetentionPolicy,
+  TopicExtent,
   TopicStats,
 } from '../log.ts';
 import { isValidTopic } from '../log.ts';
-import { GroupAppender } from './append.ts';
+import { GroupAppender, OffsetsWentBackError } from './append.ts';
 import type { KafkaClients } from './clients.ts';
 import { createClients } from './clients.ts';
 import { TopicRecreatedError, failureReason, unavailable } from './kafka-errors.ts';
@@ -40,8 +41,8 @@ class KafkaLog implements Log {
   private readonly sizes: PartitionSizes;
   private readonly appender: GroupAppender;
   private readonly inFlight = new InFlight();
-  /** Lookups of a topic's end by reads from 'latest' that appends wait for. */
-  private readonly fences = new Set<Promise<void>>();
+  /** Per topic, lookups of its end by reads from 'latest' that this process's appends to it wait for. */
+  private readonly fences = new Map<string, Set<Promise<void>>>();
   private readonly readerContext: ReaderContext;
   private signalClosed!: () => void;
   private readonly closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
@@ -56,7 +57,11 @@ class KafkaLog implements Log {
     this.kafkaTopics = new KafkaTopics(clients.admin, options);
     this.commits = new GroupCommits(clients.admin, (group) => `${options.prefix}${group}`);
     this.sizes = new PartitionSizes(clients.fetcher);
-    this.appender = new GroupAppender(clients.producer);
+    this.appender = new GroupAppender(
+      clients.producer,
+      { timeoutMs: options.appendTimeoutMs, maxQueuedBytes: options.maxQueuedBytes },
+      (message) => new LogUnavailableError(message, { retriable: true }),
+    );
     this.readerContext = {
       admin: clients.admin,
       fetcher: clients.fetcher,
@@ -77,7 +82,8 @@ class KafkaLog implements Log {
     const started = performance.now();
     const labels = { backend: BACKEND, topic };
     try {
-      if (this.fences.size > 0) await Promise.all([...this.fences]);
+      const fences = this.fences.get(topic);
+      if (fences) await Promise.all([...fences]);
       const info = await this.kafkaTopics.ensure(topic);
       const first = this.appendedTo.get(topic);
       if (first === undefined) this.appendedTo.set(topic, info.id);
@@ -94,9 +100,11 @@ class KafkaLog implements Log {
       this.options.metrics.observe(METRIC.walAppendLatency, (performance.now() - started) / 1000, labels);
       this.options.metrics.count(METRIC.walEntries, labels, entries.length);
       return positions;
-    } catch (error) {
+    } catch (caught) {
+      let error = caught;
       // Leaders move and topics vanish: the next append looks the topic up again.
       this.kafkaTopics.forget(topic);
+      if (error instanceof OffsetsWentBackError) error = new TopicRecreatedError(topic, error.message);
       this.options.metrics.count(METRIC.walAppendErrors, { backend: BACKEND, reason: failureReason(error) });
       if (error instanceof TopicRecreatedError) {
         this.options.metrics.count(METRIC.logStreamCheckFailures, {
@@ -124,8 +132,13 @@ class KafkaLog implements Log {
         () => undefined,
         () => undefined, // the read reports its own failure
       );
-      this.fences.add(fence);
-      void fence.then(() => this.fences.delete(fence));
+      const fences = this.fences.get(topic) ?? new Set<Promise<void>>();
+      this.fences.set(topic, fences);
+      fences.add(fence);
+      void fence.then(() => {
+        fences.delete(fence);
+        if (fences.size === 0 && this.fences.get(topic) === fences) this.fences.delete(topic);
+      });
     }
     // The read reports a failed lookup when it is iterated; until then it is not unhandled.
     opened.catch(() => undefined);
@@ -178,7 +191,32 @@ class KafkaLog implements Log {
     return this.kafkaTopics.list();
   }
 
+  /** From ListOffsets alone: cheap enough for every scrape and every processor start. */
+  async extent(topic: string): Promise<TopicExtent> {
+    const { extent } = await this.measure(topic, false);
+    return extent;
+  }
+
+  /** extent() and the bytes, which Kafka can only count by reading the records (partition-sizes.ts). */
   async stats(topic: string): Promise<TopicStats> {
+    const { extent, bytes } = await this.measure(topic, true);
+    this.options.metrics.gauge(METRIC.walSize, bytes, { backend: BACKEND, topic });
+    return { ...extent, bytes };
+  }
+
+  /** The topic's partitions, or, for a topic not created yet, those its first append creates. */
+  async partitions(topic: string): Promise<number> {
+    this.checkOpen();
+    if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
+    try {
+      return (await this.kafkaTopics.info(topic, true)).partitions.length;
+    } catch (error) {
+      if (error instanceof UnknownTopicError) return this.options.partitions;
+      throw error;
+    }
+  }
+
+  private async measure(topic: string, withBytes: boolean): Promise<{ extent: TopicExtent; bytes: number }> {
     this.checkOpen();
     if (!isValidTopic(topic)) throw new InvalidTopicError(topic);
     const info = await this.kafkaTopics.info(topic);
@@ -193,12 +231,11 @@ class KafkaLog implements Log {
       const { start, end } = bounds.get(p)!;
       if (end <= start) continue;
       entries += end - start;
-      bytes += await this.sizes.bytes(topic, info, p, start, end);
+      if (withBytes) bytes += await this.sizes.bytes(topic, info, p, start, end);
       first ??= positionOf(p, start);
       last = positionOf(p, end - 1n);
     }
-    this.options.metrics.gauge(METRIC.walSize, bytes, { backend: BACKEND, topic });
-    return { topic, entries: Number(entries), bytes, first, last };
+    return { extent: { topic, entries: Number(entries), first, last }, bytes };
   }
 
   async applyRetention(topic: string, policy: RetentionPolicy): Promise<number> {

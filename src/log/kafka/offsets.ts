@@ -103,11 +103,15 @@ export class GroupCommits {
     return out;
   }
 
-  /** Every group of this log with a commit on `name`, and its committed offsets. */
+  /**
+   * Every consumer group whose name starts with the log's prefix (with no prefix: every group of
+   * the cluster) that committed on `name`, and its committed offsets: what retention holds for.
+   */
   async all(name: string, prefix: string): Promise<Map<string, Map<number, bigint>>> {
     let groups;
     try {
-      groups = await this.admin.listGroups();
+      // Both protocols: the classic one tierflow commits under, and KIP-848 consumer groups.
+      groups = await this.admin.listGroups({ types: ['classic', 'consumer'] });
     } catch (error) {
       throw unavailable('listing consumer groups failed', error);
     }

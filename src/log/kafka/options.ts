@@ -13,8 +13,12 @@ export interface KafkaLogOptions {
   replicas?: number;
   /** The client id brokers see (quotas, request logs). Default 'tierflow'. */
   clientId?: string;
-  /** How long one request waits for its answer. Default 10000. */
+  /** How long the broker may take over one request (the client waits 5 s more). Default 10000. */
   requestTimeoutMs?: number;
+  /** How long an append may wait for its acknowledgement, queued and sent. Default 30000. */
+  appendTimeoutMs?: number;
+  /** Bytes of appends that may wait for their send; more are refused at once. Default 64 MiB. */
+  maxQueuedBytes?: number;
   metrics?: Metrics;
 }
 
@@ -40,9 +44,10 @@ export function parseKafkaSpec(spec: string): KafkaLogOptions {
     else if (name === 'partitions') options.partitions = Number(value);
     else if (name === 'replicas') options.replicas = Number(value);
     else if (name === 'requestTimeoutMs') options.requestTimeoutMs = Number(value);
+    else if (name === 'appendTimeoutMs') options.appendTimeoutMs = Number(value);
     else
       throw new ConfigError(
-        `unknown option "${name}" in "${spec}" (known: prefix, partitions, replicas, clientId, requestTimeoutMs)`,
+        `unknown option "${name}" in "${spec}" (known: prefix, partitions, replicas, clientId, requestTimeoutMs, appendTimeoutMs)`,
       );
   }
   return options;
@@ -56,6 +61,8 @@ export function resolveKafkaOptions(options: KafkaLogOptions): ResolvedKafkaLogO
     replicas: options.replicas ?? -1,
     clientId: options.clientId ?? 'tierflow',
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    appendTimeoutMs: options.appendTimeoutMs ?? 30_000,
+    maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
     metrics: options.metrics ?? noopMetrics,
   };
   if (resolved.brokers.length === 0) throw new ConfigError('the Kafka log needs at least one broker');
@@ -71,7 +78,8 @@ export function resolveKafkaOptions(options: KafkaLogOptions): ResolvedKafkaLogO
     throw new ConfigError(
       `Kafka log replicas must be -1 (the broker's default) or a positive integer, not ${resolved.replicas}`,
     );
-  if (!(resolved.requestTimeoutMs > 0))
-    throw new ConfigError(`Kafka log requestTimeoutMs must be positive, not ${resolved.requestTimeoutMs}`);
+  for (const name of ['requestTimeoutMs', 'appendTimeoutMs', 'maxQueuedBytes'] as const)
+    if (!(resolved[name] > 0))
+      throw new ConfigError(`Kafka log ${name} must be positive, not ${resolved[name]}`);
   return resolved;
 }

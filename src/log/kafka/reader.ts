@@ -2,7 +2,7 @@ import type { Admin, Consumer } from '@platformatic/kafka';
 import { InvalidTopicError, LogClosedError, UnknownTopicError } from '../errors.ts';
 import type { LogEntry, ReadFrom, ReadOptions } from '../log.ts';
 import { isValidTopic } from '../log.ts';
-import { TopicRecreatedError, kafkaErrorName, unavailable } from './kafka-errors.ts';
+import { TopicRecreatedError, isLeaderUnknown, kafkaErrorName, unavailable } from './kafka-errors.ts';
 import type { PartitionBounds } from './offsets.ts';
 import { offsetsForTime, partitionBounds } from './offsets.ts';
 import { offsetOf, partitionOfPosition } from './position.ts';
@@ -149,6 +149,7 @@ async function recover(
   const code = (failure as { errorCode?: number }).errorCode;
   const outOfRange = code === 1 || kafkaErrorName(failure, 'OFFSET_OUT_OF_RANGE') !== undefined;
   const moved =
+    isLeaderUnknown(failure) ||
     code === 6 ||
     code === 74 ||
     code === 100 ||
@@ -163,6 +164,8 @@ async function recover(
     const cause = failure instanceof Error ? failure : new Error(`fetch error code ${code}`);
     throw unavailable(`reading "${topic}" failed`, cause);
   }
+  // A leader election takes a moment: look again after it, not in a tight loop.
+  if (isLeaderUnknown(failure)) await new Promise((resolve) => setTimeout(resolve, 250));
   let fresh: TopicInfo;
   try {
     fresh = await ctx.topics.info(topic, true);
