@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { assertLogFitsPositions } from '../../src/cold/log-fits-positions.ts';
+import { Admin } from '@platformatic/kafka';
 import { ConfigError } from '../../src/core/index.ts';
+import { LogUnavailableError } from '../../src/log/errors.ts';
 import type { KafkaLogOptions } from '../../src/log/kafka/index.ts';
 import { TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
 import type { Log } from '../../src/log/log.ts';
@@ -9,7 +11,7 @@ import { until } from '../support/until.ts';
 import { createKafkaLog, dropKafkaPrefix } from '../../src/log/kafka/index.ts';
 import { KAFKA_URL, pingKafka, serviceAvailable } from '../support/services.ts';
 import type { LogHarness } from './conformance.ts';
-import { logConformance } from './conformance.ts';
+import { collect, logConformance } from './conformance.ts';
 
 const randomPrefix = () => `tftest-${randomBytes(4).toString('hex')}.`;
 
@@ -76,6 +78,35 @@ describe('the Kafka log', () => {
       }
     }, 'the topic to be created again');
     await expect(writer.append('recreated', [text('three')])).rejects.toBeInstanceOf(TopicRecreatedError);
+  });
+
+  test('fails only the append a topic refuses as too large, not those sent with it', async () => {
+    const log = await open();
+    // A topic made outside tierflow, with Kafka's stricter default message size.
+    const admin = new Admin({
+      clientId: 'tierflow-test',
+      bootstrapBrokers: [KAFKA_URL.slice('kafka://'.length)],
+    });
+    try {
+      await admin.createTopics({
+        topics: [`${prefix}small`],
+        partitions: 1,
+        replicas: 1,
+        configs: [{ name: 'max.message.bytes', value: '20000' }],
+      });
+    } finally {
+      await admin.close();
+    }
+    // The first append is out when the next two queue, so those two travel in one send.
+    const first = log.append('small', [text('first')]);
+    const large = log.append('small', [{ payload: new Uint8Array(50_000) }]);
+    const small = log.append('small', [text('small')]);
+    await expect(first).resolves.toHaveLength(1);
+    await expect(large).rejects.toBeInstanceOf(LogUnavailableError);
+    await expect(small).resolves.toHaveLength(1);
+    expect((await collect(log, 'small', 'earliest')).map((e) => new TextDecoder().decode(e.payload))).toEqual(
+      ['first', 'small'],
+    );
   });
 
   test('tells stages 1 and 2 a topic of several partitions is not for them, before it exists too', async () => {

@@ -2,6 +2,7 @@ import type { MessageToProduce } from '@platformatic/kafka';
 import type { LogEntryInput, Position } from '../log.ts';
 import type { ProducerSlot } from './clients.ts';
 import { partitionOf } from './partitioner.ts';
+import { kafkaErrorName } from './kafka-errors.ts';
 import { positionOf } from './position.ts';
 
 /** One send holds at most this many bytes (unless one append alone is larger, see below). */
@@ -130,8 +131,21 @@ export class GroupAppender {
             : await this.send(group);
         group.forEach((pending, i) => pending.resolve(positions[i]!));
       } catch (error) {
-        for (const pending of group) pending.reject(error);
+        // One append the topic refuses as too large must not fail the appends sent with it.
+        if (group.length > 1 && kafkaErrorName(error, 'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE'))
+          for (const pending of group) await this.sendEach(pending);
+        else for (const pending of group) pending.reject(error);
       }
+    }
+  }
+
+  private async sendEach(pending: Pending): Promise<void> {
+    try {
+      const [positions] =
+        pending.bytes > SEND_MAX_BYTES ? await this.sendAlone(pending) : await this.send([pending]);
+      pending.resolve(positions!);
+    } catch (error) {
+      pending.reject(error);
     }
   }
 
