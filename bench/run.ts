@@ -5,6 +5,7 @@ const suites: Record<string, () => Promise<{ run(): Promise<void> }>> = {
   lake: () => import('./lake.ts'),
   dual: () => import('./dual.ts'),
   wal: () => import('./wal.ts'),
+  'kafka-clients': () => import('./kafka-clients.ts'),
 };
 
 const name = process.argv[2];

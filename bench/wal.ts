@@ -24,15 +24,17 @@ import { marketDataEvent, marketDataRows } from './market-event.ts';
 import { ms, percentile } from './stats.ts';
 import { waitFor } from './wait.ts';
 import { benchWorkDir } from './work-dir.ts';
+import { SERVER_LOGS } from './log-backends.ts';
 import { batches, writeConcurrently, writeOnSchedule } from './writes.ts';
 
 /**
  * Stage 2's figures, against the same PostgreSQL in one run:
  *  - reference: the hot-only writer, market_data batches of 1,000 one after the other, measured
  *    before and after the WAL parts (the mean);
- *  - end to end per log backend: the same rows appended through the WAL writer (ack 'wal'), timed
- *    until the hot processor has applied the last entry AND the cold processor has committed it to
- *    the lake;
+ *  - end to end per log backend (the file log, NATS JetStream and Kafka, those whose server
+ *    answers; BENCH_WAL_ONLY=file,kafka picks some): the same rows appended through the WAL writer
+ *    (ack 'wal'), timed until the hot processor has applied the last entry AND the cold processor
+ *    has committed it to the lake;
  *  - acknowledgement latency at a steady 10,000 rows/s (10 batches a second, open loop by time)
  *    with ack 'wal' and with ack 'hot', on the file log, both processors running with their
  *    defaults, after 3 s at that rate as warm-up;
@@ -54,7 +56,7 @@ const ACK_SECONDS = Number(process.env.BENCH_ACK_SECONDS ?? 60);
 /** Seconds at the target rate before latencies count: the writer's code paths are compiled by then. */
 const ACK_WARMUP_SECONDS = 3;
 const SCHEMA = 'bench_wal';
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const WAL_ONLY = process.env.BENCH_WAL_ONLY?.split(',');
 const makeBars = (first: number, count: number): BarInput[] =>
   syntheticBars({ first, count, symbols: 1_000 });
 
@@ -188,26 +190,29 @@ export async function run(): Promise<void> {
     };
     await hotOnly();
 
+    // The file log and every server log the WAL takes (the servers' own bench prefix, dropped
+    // before and after each run); one not reachable is noted, not measured.
     const backends: Backend[] = [
       {
         name: 'file',
         open: () => createFileLog(path.join(tmp, 'file-log')),
         drop: () => rm(path.join(tmp, 'file-log'), { recursive: true, force: true }),
       },
-      {
-        name: 'nats',
-        open: async () =>
-          (await import('../src/log/nats/index.ts')).createNatsLog(NATS_URL, { prefix: 'BENCHWAL' }),
-        drop: async () => (await import('../src/log/nats/index.ts')).dropNatsPrefix(NATS_URL, 'BENCHWAL'),
-      },
-    ];
+      ...SERVER_LOGS.filter((server) => server.name !== 'redis').map((server) => {
+        const prefix = server.prefix('benchwal');
+        return { name: server.name, open: () => server.open(prefix), drop: () => server.drop(prefix) };
+      }),
+    ].filter((b) => !WAL_ONLY || WAL_ONLY.includes(b.name));
     notes.push(
       'redis: not measured; the WAL refuses the Redis log (stream IDs exceed the 2^43 positions of its row sequences)',
     );
+    const missing = new Map<string, string | undefined>();
     for (const [backend, writers] of backends.flatMap((b) => WRITER_COUNTS.map((w) => [b, w] as const))) {
-      const missing = await available(backend);
-      if (missing) {
-        notes.push(`${backend.name}: not measured, the server is not reachable (${missing})`);
+      if (!missing.has(backend.name)) missing.set(backend.name, await available(backend));
+      const reason = missing.get(backend.name);
+      if (reason) {
+        if (writers === WRITER_COUNTS[0])
+          notes.push(`${backend.name}: not measured, the server is not reachable (${reason})`);
         continue;
       }
       await backend.drop();
