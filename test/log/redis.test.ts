@@ -635,6 +635,18 @@ describe('Redis dense numbering', () => {
   );
 
   withLog(
+    'names a dense stream an older tierflow appended to with clock IDs (a rolling upgrade), instead of failing with a bare XADD error',
+    async (log, prefix, admin) => {
+      await log.append('mixed', [entry('dense')]);
+      // What a tierflow from before dense positions does: XADD with a clock ID, accepted as higher.
+      await admin.xadd(`${prefix}:topic:mixed`, '*', 'p', 'old');
+      await expect(log.append('mixed', [entry('next')])).rejects.toThrow(
+        /mixed numbering: .*stop every older tierflow/,
+      );
+    },
+  );
+
+  withLog(
     'starts a legacy topic again densely once its keys are deleted, and not while a group holds an old position',
     async (log, prefix, admin) => {
       await writeLegacy(admin, prefix, 'migrate', ['a']);

@@ -20,7 +20,10 @@ import { waitForAof } from './wait-aof.ts';
  *
  * A stream written before (IDs from the server clock) refuses the `0-*` ID, which is how the
  * script recognises it: it goes on appending with `*` and no time field, the old numbering, and
- * keeps no record. No stream ever holds both numberings: Redis refuses an ID at or below the last.
+ * keeps no record. A dense stream refuses nothing a newer tierflow appends; but a tierflow from before
+ * dense positions appends with `*` (clock IDs, always higher) and is accepted, after which every
+ * dense append would fail: the script names that case (`mixed numbering`). Upgrade every process
+ * of a Redis log together (docs/log-redis.md).
  */
 const APPEND_SCRIPT = `
 local stream, topics, meta = KEYS[1], KEYS[2], KEYS[3]
@@ -54,6 +57,12 @@ if lastN then
   end
   first = add('0-' .. fmt(lastN + 1), 1, true)
   if failed(first) and redis.call('EXISTS', stream) == 1 then first = add('0-*', 1, true) end
+  if failed(first) then
+    local newest = redis.call('XREVRANGE', stream, '+', '-', 'COUNT', 1)[1]
+    if newest and string.sub(newest[1], 1, 2) ~= '0-' then
+      return redis.error_reply('ERR mixed numbering: dense stream ' .. stream .. ' ends in ' .. newest[1] .. ', a clock-based ID that a tierflow from before dense positions appended; stop every older tierflow process using this log before upgrading')
+    end
+  end
 else
   first = add('0-*', 1, true)
   if failed(first) and string.find(first.err, 'equal or smaller', 1, true) then
