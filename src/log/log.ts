@@ -17,6 +17,11 @@ export interface LogEntryInput {
   key?: string;
   headers?: Readonly<Record<string, string>>;
   payload: Uint8Array;
+  /**
+   * The partition, on a topic of several (Kafka); default: the key's, by the backend's rule.
+   * Backends without partitions ignore it.
+   */
+  partition?: number;
 }
 
 export interface LogEntry {
@@ -43,6 +48,31 @@ export interface ReadOptions {
   maxBatchEntries?: number;
   maxBatchBytes?: number;
   signal?: AbortSignal;
+  /** Only this partition's entries, on a topic of several; default every partition. */
+  partition?: number;
+}
+
+/**
+ * A member of a consumer group that shares a topic's partitions with the group's other members
+ * (Kafka's group protocol): each partition has one owner at a time, and a member that leaves or
+ * dies has its partitions given to the others.
+ */
+export interface GroupMembership extends AsyncDisposable {
+  readonly group: string;
+  readonly topic: string;
+  /** The partitions this member owns now (none before its first assignment). */
+  owned(): readonly number[];
+  /** Calls `listener` with the owned partitions after every assignment; returns its removal. */
+  onAssignment(listener: (partitions: readonly number[]) => void): () => void;
+  /** Commits `position` for its partition as this member; rejects if it does not own it now. */
+  commit(position: Position): Promise<void>;
+  /** Leaves the group: its partitions go to the others at once. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+export interface JoinOptions {
+  /** How long the group waits for a silent member before giving its partitions away. Default 10000. */
+  sessionTimeoutMs?: number;
 }
 
 /** How many entries a topic holds and its first and last positions. */
@@ -84,8 +114,8 @@ export interface Log extends AsyncDisposable {
   read(topic: string, options: ReadOptions): AsyncIterable<LogEntry[]>;
   /** Records that `group` has processed everything up to and including `position`. */
   commit(group: string, topic: string, position: Position): Promise<void>;
-  /** The last position `group` committed on `topic`, or undefined. */
-  committed(group: string, topic: string): Promise<Position | undefined>;
+  /** The last position `group` committed on `topic` (on a topic of several, on `partition`, default 0), or undefined. */
+  committed(group: string, topic: string, partition?: number): Promise<Position | undefined>;
   /** Entries after the group's committed position (all entries if it never committed). */
   lag(group: string, topic: string): Promise<number>;
   topics(): Promise<string[]>;
@@ -101,6 +131,8 @@ export interface Log extends AsyncDisposable {
    * backend without partitions leaves this out, meaning 1.
    */
   partitions?(topic: string): Promise<number>;
+  /** Joins `group` on `topic` as a member sharing its partitions (backends with partitions only). */
+  joinGroup?(group: string, topic: string, options?: JoinOptions): Promise<GroupMembership>;
   /**
    * Drops the oldest entries beyond the policy, never one after the lowest position a group
    * committed (unless forced) nor from `keepFrom` on. Returns the number of entries dropped.

@@ -6,7 +6,9 @@ import { ConfigError } from '../../src/core/index.ts';
 import { LogUnavailableError } from '../../src/log/errors.ts';
 import type { KafkaLogOptions } from '../../src/log/kafka/index.ts';
 import { TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
-import type { Log } from '../../src/log/log.ts';
+import type { Log, ReadFrom } from '../../src/log/log.ts';
+import { PartitionNotOwnedError } from '../../src/log/kafka/membership.ts';
+import { partitionOfPosition, positionOf } from '../../src/log/kafka/position.ts';
 import { until } from '../support/until.ts';
 import { createKafkaLog, dropKafkaPrefix } from '../../src/log/kafka/index.ts';
 import { KAFKA_URL, pingKafka, serviceAvailable } from '../support/services.ts';
@@ -107,6 +109,41 @@ describe('the Kafka log', () => {
     expect((await collect(log, 'small', 'earliest')).map((e) => new TextDecoder().decode(e.payload))).toEqual(
       ['first', 'small'],
     );
+  });
+
+  test('splits the partitions of a topic among the members of a group, and gives those of a leaver to the others', async () => {
+    const log = await open({ partitions: 4 });
+    // Entries routed by key and by explicit partition; each partition keeps its keys' order.
+    const positions = await log.append('shared', [
+      { ...text('p2'), partition: 2 },
+      ...Array.from({ length: 20 }, (_, i) => ({ ...text(`k${i % 5}:${i}`), key: `k${i % 5}` })),
+    ]);
+    expect(partitionOfPosition(positions[0]!)).toBe(2);
+    const a = await log.joinGroup!('sharing', 'shared', { sessionTimeoutMs: 6000 });
+    await until(() => a.owned().length === 4, 'the first member to own every partition');
+    const b = await log.joinGroup!('sharing', 'shared', { sessionTimeoutMs: 6000 });
+    await until(
+      () => a.owned().length === 2 && b.owned().length === 2,
+      'the two members to split the partitions',
+      30_000,
+    );
+    expect([...a.owned(), ...b.owned()].sort()).toEqual([0, 1, 2, 3]);
+    // A member commits only what it owns; its commit shows per partition.
+    const mine = a.owned()[0]!;
+    const theirs = b.owned()[0]!;
+    const read = await collect(log, 'shared', 'earliest');
+    const last = (p: number) => read.filter((e) => partitionOfPosition(e.position) === p).at(-1)?.position;
+    const entry = read.find((e) => partitionOfPosition(e.position) === mine)!;
+    await a.commit(entry.position);
+    expect(await log.committed('sharing', 'shared', mine)).toBe(entry.position);
+    await expect(a.commit(positionOf(theirs, 0n))).rejects.toBeInstanceOf(PartitionNotOwnedError);
+    // One partition's read holds that partition's entries only, in order.
+    const only = await collect(log, 'shared', { after: entry.position } as ReadFrom, 100);
+    expect(only.every((e) => partitionOfPosition(e.position) === mine)).toBe(true);
+    expect(only.at(-1)?.position ?? entry.position).toBe(last(mine));
+    await a.close();
+    await until(() => b.owned().length === 4, "the leaver's partitions to move to the other member", 30_000);
+    await b.close();
   });
 
   test('tells stages 1 and 2 a topic of several partitions is not for them, before it exists too', async () => {

@@ -20,6 +20,8 @@ function base(options: ResolvedKafkaLogOptions, role: string) {
     timeout: options.requestTimeoutMs,
     requestTimeout: options.requestTimeoutMs + 5000,
     connectTimeout: Math.min(options.requestTimeoutMs, 5000),
+    // Two more tries of a failed request; a send that still fails retires its producer
+    // (ProducerSlot), so the client's unbounded retries for idempotent producers are not wanted.
     retries: 2,
     retryDelay: 250,
   };
@@ -61,8 +63,6 @@ export class ProducerSlot {
       ...base(this.options, 'producer'),
       idempotent: true,
       acks: ProduceAcks.ALL,
-      // Sends from one producer keep their order per partition (idempotence allows 5 in flight).
-      maxInflights: 5,
     });
     return this.current;
   }

@@ -2,6 +2,8 @@ import { METRIC } from '../../observe/metrics.ts';
 import { InvalidTopicError, LogClosedError, LogUnavailableError, UnknownTopicError } from '../errors.ts';
 import { InFlight } from '../in-flight.ts';
 import type {
+  GroupMembership,
+  JoinOptions,
   Log,
   LogEntry,
   LogEntryInput,
@@ -23,6 +25,7 @@ import { PartitionSizes } from './partition-sizes.ts';
 import { offsetOf, partitionOfPosition, positionOf } from './position.ts';
 import type { ReaderContext } from './reader.ts';
 import { openTopic, readTopic } from './reader.ts';
+import { joinKafkaGroup } from './membership.ts';
 import { applyKafkaRetention } from './retention.ts';
 import { KafkaTopics } from './topics.ts';
 
@@ -156,13 +159,26 @@ class KafkaLog implements Log {
     await this.commits.commit(group, this.kafkaTopics.name(topic), partition, offsetOf(position));
   }
 
-  /** The committed position; on a topic of several partitions, the one of partition 0. */
-  async committed(group: string, topic: string): Promise<Position | undefined> {
+  /** The committed position of `partition` (default 0). */
+  async committed(group: string, topic: string, partition = 0): Promise<Position | undefined> {
     this.checkGroup(group, topic);
     await this.kafkaTopics.info(topic);
-    const offsets = await this.commits.committed(group, this.kafkaTopics.name(topic), [0]);
-    const offset = offsets.get(0);
-    return offset === undefined ? undefined : positionOf(0, offset);
+    const offsets = await this.commits.committed(group, this.kafkaTopics.name(topic), [partition]);
+    const offset = offsets.get(partition);
+    return offset === undefined ? undefined : positionOf(partition, offset);
+  }
+
+  async joinGroup(group: string, topic: string, options: JoinOptions = {}): Promise<GroupMembership> {
+    this.checkGroup(group, topic);
+    const info = await this.kafkaTopics.ensure(topic);
+    return joinKafkaGroup(this.options, {
+      group,
+      topic,
+      groupId: `${this.options.prefix}${group}`,
+      kafkaTopic: this.kafkaTopics.name(topic),
+      partitions: info.partitions.length,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+    });
   }
 
   async lag(group: string, topic: string): Promise<number> {

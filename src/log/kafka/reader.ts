@@ -79,7 +79,10 @@ export async function* readTopic(
   const first = await opened;
   let info: TopicInfo = first.info;
   const { bounds } = first;
-  const partitions = info.partitions.map((p) => p.partition);
+  const partitions =
+    options.partition === undefined ? info.partitions.map((p) => p.partition) : [options.partition];
+  if (options.partition !== undefined && !info.partitions.some((p) => p.partition === options.partition))
+    throw new RangeError(`partition ${options.partition} of "${topic}", which has ${info.partitions.length}`);
   const next = await startOffsets(ctx, name, partitions, options.from, bounds);
   const stopAt = follow ? undefined : new Map([...bounds].map(([p, b]) => [p, b.end]));
 
