@@ -15,15 +15,19 @@ export class DirectoryLockedError extends TierflowError {
 const held = new Set<string>();
 
 /**
- * One writer per directory (the embedded log, the lake), on one machine. The lock file names its
- * owner's pid; it is written whole under a private name and linked into place, so no process ever
- * reads it half written. A lock whose owner is gone (kill -9, a restarted container) is moved
+ * One writer per directory (the embedded log, the lake), on one machine; or, with a lock file name
+ * of its own per part (the lake's scopes: `LOCK+p3`), one writer per part of a directory. The
+ * lock file names its owner's pid; it is written whole under a private name and linked into
+ * place, so no process ever reads it half written. A lock whose owner is gone (kill -9, a restarted container) is moved
  * aside and checked to be the one judged stale before it is removed, so two processes taking
  * over at once cannot both win.
  */
-export async function acquireLock(dir: string): Promise<() => Promise<void>> {
-  const file = path.join(dir, 'LOCK');
-  if (held.has(file)) throw new DirectoryLockedError(dir, 'this process has it open already');
+export async function acquireLock(dir: string, name = 'LOCK'): Promise<() => Promise<void>> {
+  if (name.length === 0 || name !== path.basename(name) || name.startsWith('.'))
+    throw new TypeError(`acquireLock: "${name}" is not a plain file name`);
+  const file = path.join(dir, name);
+  const what = name === 'LOCK' ? dir : path.join(dir, name);
+  if (held.has(file)) throw new DirectoryLockedError(what, 'this process has it open already');
   const token = randomBytes(6).toString('hex');
   const me = JSON.stringify({ pid: process.pid, host: hostname(), token });
   for (let attempt = 0; attempt < 5; attempt++) {
@@ -42,7 +46,7 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
     if (content === undefined) continue; // released meanwhile
     const holder = parse(content);
     if (holder && holder.host === hostname() && holder.pid !== process.pid && isAlive(holder.pid)) {
-      throw new DirectoryLockedError(dir, `pid ${holder.pid}`);
+      throw new DirectoryLockedError(what, `pid ${holder.pid}`);
     }
     const aside = `${file}.stale-${token}`;
     try {
@@ -59,7 +63,7 @@ export async function acquireLock(dir: string): Promise<() => Promise<void>> {
     }
     await rm(aside, { force: true });
   }
-  throw new DirectoryLockedError(dir, 'other processes keep taking the lock');
+  throw new DirectoryLockedError(what, 'other processes keep taking the lock');
 }
 
 async function release(file: string, me: string): Promise<void> {

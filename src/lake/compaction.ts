@@ -5,10 +5,10 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { syncDirectory } from '../core/durable-fs.ts';
 import type { Dataset } from '../core/index.ts';
 import { META_COLUMNS } from './arrow-table.ts';
-import { lakeFileName } from './file-name.ts';
 import type { LakeWriter } from './lake-writer.ts';
 import { LakeWriteError } from './lake-writer.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
+import { readAllManifests } from './manifest.ts';
 import { partitionDir } from './partition.ts';
 
 export interface CompactionOptions {
@@ -42,6 +42,11 @@ const ident = (s: string) => `"${s.replaceAll('"', '""')}"`;
  * sees a deleted row come back. The new file is committed in place of the old ones in one
  * manifest commit; the old files are retired, not deleted, until `graceMs` has passed, so a
  * query that listed them just before the swap still finds them.
+ *
+ * Only the writer's own scope (source partition) is compacted: its files, its manifest. Another
+ * scope's live files are only read, to keep a tombstone whose key another scope also holds in
+ * the same day (a key that moved scope with a switch of the topic feeding the lake): dropping it
+ * would bring the other scope's older version back.
  */
 export async function compactDataset(
   writer: LakeWriter,
@@ -57,6 +62,9 @@ export async function compactDataset(
   const byPartition = new Map<string, ManifestFile[]>();
   for (const f of manifest.files) byPartition.set(f.partition, [...(byPartition.get(f.partition) ?? []), f]);
   const dir = writer.datasetDir(dataset.name);
+  const otherScopes = (await readAllManifests(dir, dataset.name)).filter(
+    (m) => (m.partition ?? 0) !== writer.partition,
+  );
 
   for (const [partition, files] of byPartition) {
     if (files.length < minFiles) continue;
@@ -65,7 +73,10 @@ export async function compactDataset(
     const tombstoneCutoff = dataset.primaryKey.includes(dataset.eventTime)
       ? now() - tombstoneRetentionMs
       : Number.NEGATIVE_INFINITY;
-    const merged = await mergePartition(dataset, dir, partition, files, tombstoneCutoff);
+    const others = otherScopes.flatMap((m) =>
+      m.files.filter((f) => f.partition === partition).map((f) => path.join(dir, f.path)),
+    );
+    const merged = await mergePartition(writer, dataset, partition, files, tombstoneCutoff, others);
     await writer.transact(dataset.name, async (current) => {
       const stillLive = files.every((f) => current.files.some((c) => c.path === f.path));
       if (!stillLive) {
@@ -99,12 +110,15 @@ export async function compactDataset(
 }
 
 async function mergePartition(
+  writer: LakeWriter,
   dataset: Dataset<unknown, unknown>,
-  dir: string,
   partition: string,
   files: ManifestFile[],
   tombstoneCutoffMs: number,
+  /** Other scopes' live files of this day: a tombstone of a key they hold is kept. */
+  otherScopeFiles: readonly string[],
 ): Promise<{ file: ManifestFile }> {
+  const dir = writer.datasetDir(dataset.name);
   const first = files.reduce(
     (m, f) => (BigInt(f.firstPosition) < m ? BigInt(f.firstPosition) : m),
     BigInt(files[0]!.firstPosition),
@@ -113,7 +127,7 @@ async function mergePartition(
     (m, f) => (BigInt(f.lastPosition) > m ? BigInt(f.lastPosition) : m),
     BigInt(files[0]!.lastPosition),
   );
-  const name = lakeFileName(dataset.name, first, last);
+  const name = writer.fileName(dataset.name, first, last);
   const partitionPath = path.join(dir, partitionDir(partition));
   const temp = path.join(partitionPath, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
   const sources = files.map((f) => sqlText(path.join(dir, f.path))).join(', ');
@@ -126,10 +140,15 @@ async function mergePartition(
     const latest =
       `SELECT ${columns} FROM read_parquet([${sources}], union_by_name = true) ` +
       `QUALIFY row_number() OVER (PARTITION BY ${key} ORDER BY _position DESC) = 1`;
-    const keepTombstones = Number.isFinite(tombstoneCutoffMs)
+    let keepTombstones = Number.isFinite(tombstoneCutoffMs)
       ? `epoch_ms(_ingested_at) >= ${Math.floor(tombstoneCutoffMs)}`
       : 'true';
-    const kept = `SELECT * FROM (${latest}) WHERE _op <> 'd' OR ${keepTombstones} ORDER BY _position`;
+    if (keepTombstones !== 'true' && otherScopeFiles.length > 0) {
+      const others = otherScopeFiles.map(sqlText).join(', ');
+      const match = dataset.primaryKey.map((k) => `o.${ident(k)} = t.${ident(k)}`).join(' AND ');
+      keepTombstones += ` OR EXISTS (SELECT 1 FROM read_parquet([${others}], union_by_name = true) o WHERE ${match})`;
+    }
+    const kept = `SELECT * FROM (${latest}) t WHERE _op <> 'd' OR ${keepTombstones} ORDER BY _position`;
     await connection.run(`COPY (${kept}) TO ${sqlText(temp)} (FORMAT parquet, COMPRESSION zstd)`);
     const time = ident(dataset.eventTime);
     const row = (

@@ -7,7 +7,7 @@ import { LakeClosedError, LakeQueryError } from './duckdb-errors.ts';
 import type { LakeRow } from './duckdb-values.ts';
 import { toLakeValue } from './duckdb-values.ts';
 import type { Manifest } from './manifest.ts';
-import { liveFiles, readManifest } from './manifest.ts';
+import { liveFiles, readAllManifests } from './manifest.ts';
 import type { ViewColumn } from './views.ts';
 import { describeSourceSql, historyViewSql, latestViewSql } from './views.ts';
 
@@ -29,9 +29,10 @@ export interface LakeQueryOptions {
 }
 
 /**
- * SQL over the Parquet lake through an in-memory DuckDB. Each dataset with a manifest gets two
- * views (see views.ts) over the files the manifest lists as live, so files written but never
- * committed stay invisible. The views are a snapshot: `refresh()` re-reads the manifests.
+ * SQL over the Parquet lake through an in-memory DuckDB. Each dataset gets two views (see
+ * views.ts) over the files its manifests list as live, those of every scope (`_manifest.json` and
+ * each source partition's `_manifest+p<p>.json`), so files written but never committed stay
+ * invisible. The views are a snapshot: `refresh()` re-reads the manifests.
  *
  * Every query runs on a connection of its own, so concurrent queries and streams do not share
  * a result; `close()` waits for the queries in flight, then releases DuckDB.
@@ -39,7 +40,7 @@ export interface LakeQueryOptions {
 export class DuckDBLake implements AsyncDisposable {
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly connections = new Set<DuckDBConnection>();
-  private readonly manifests = new Map<string, Manifest>();
+  private readonly scopes = new Map<string, readonly Manifest[]>();
   private refreshing: Promise<void> = Promise.resolve();
   private closing: Promise<void> | undefined;
 
@@ -82,9 +83,17 @@ export class DuckDBLake implements AsyncDisposable {
     return lake;
   }
 
-  /** The manifest the views were last built from, or undefined for a dataset not configured. */
+  /**
+   * Scope 0's manifest the views were last built from (a lake written by one writer has no
+   * other), or undefined for a dataset not configured. `manifests` has every scope's.
+   */
   manifest(dataset: string): Manifest | undefined {
-    return this.manifests.get(dataset);
+    return this.scopes.get(dataset)?.[0];
+  }
+
+  /** Every scope's manifest the views were last built from, scope 0 first (empty if it has none). */
+  manifests(dataset: string): readonly Manifest[] | undefined {
+    return this.scopes.get(dataset);
   }
 
   /** Re-reads every manifest and replaces the views in one DuckDB transaction. */
@@ -156,8 +165,8 @@ export class DuckDBLake implements AsyncDisposable {
     const states = await Promise.all(
       this.datasets.map(async (dataset) => {
         const dir = path.join(this.root, dataset.name);
-        const manifest = await readManifest(dir, dataset.name);
-        return { dataset, manifest, files: liveFiles(dir, manifest) };
+        const manifests = await readAllManifests(dir, dataset.name);
+        return { dataset, manifests, files: manifests.flatMap((m) => liveFiles(dir, m)) };
       }),
     );
     const statements: string[] = [];
@@ -192,8 +201,8 @@ export class DuckDBLake implements AsyncDisposable {
         throw error;
       }
     });
-    this.manifests.clear();
-    for (const { dataset, manifest } of states) this.manifests.set(dataset.name, manifest);
+    this.scopes.clear();
+    for (const { dataset, manifests } of states) this.scopes.set(dataset.name, manifests);
   }
 
   private async describe(files: readonly string[]): Promise<ViewColumn[]> {

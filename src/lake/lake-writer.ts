@@ -8,13 +8,14 @@ import { TierflowError, ValidationError } from '../core/index.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { lakeTable } from './arrow-table.ts';
-import { lakeFileName } from './file-name.ts';
+import { lakeFileName, scopeOfLakeFile } from './file-name.ts';
 import type { LakeBatch } from './lake-batch.ts';
 import { lakeBatchOf, takeRows } from './lake-batch.ts';
 import type { Manifest, ManifestFile } from './manifest.ts';
-import { MANIFEST_FILE, readManifest, writeManifest } from './manifest.ts';
+import { readManifest, writeManifest } from './manifest.ts';
 import { toParquet } from './parquet.ts';
 import { dayOf, partitionDir } from './partition.ts';
+import { lockFileName, runsFileName, scopeOf } from './scope.ts';
 
 export class LakeWriteError extends TierflowError {
   constructor(message: string, cause: unknown, retriable: boolean) {
@@ -33,12 +34,25 @@ export interface LakeCommit {
 
 const TEMP_SUFFIX = '.tmp';
 
+export interface LakeWriterOptions {
+  /**
+   * The scope to write (scope.ts): the source partition whose changes this writer commits, with
+   * positions numbered by that partition's own offsets. Undefined or 0: the lake's original
+   * writer, with the names every lake had before scopes (`LOCK`, `_manifest.json`,
+   * `<dataset>+<first>+<last>.parquet`, `_positions.json`).
+   */
+  partition?: number;
+  metrics?: Metrics;
+}
+
 /**
  * Writes batches of changes into the lake with exactly-once files: per UTC day one Parquet file
  * named after its position range, written to a temporary name, fsynced, renamed, its directory
  * fsynced; then one atomic manifest commit for the whole batch. A change at or below the
  * manifest's last position is already committed and is skipped, so a batch replayed after a
- * crash adds nothing twice. One writer process per lake directory (a lock file).
+ * crash adds nothing twice. One writer process per scope of a lake directory (a lock file per
+ * scope); writers of different scopes run side by side, each touching only its own files,
+ * manifests and runs.
  */
 export class LakeWriter {
   private manifests = new Map<string, Promise<Manifest>>();
@@ -47,11 +61,14 @@ export class LakeWriter {
 
   private constructor(
     readonly root: string,
+    /** The scope (source partition) this writer owns; 0 for a lake's original writer. */
+    readonly partition: number,
     private readonly release: () => Promise<void>,
     private readonly metrics: Metrics,
   ) {}
 
-  static async open(root: string, options: { metrics?: Metrics } = {}): Promise<LakeWriter> {
+  static async open(root: string, options: LakeWriterOptions = {}): Promise<LakeWriter> {
+    const partition = scopeOf(options.partition);
     const dir = path.resolve(root);
     try {
       await mkdirDurable(dir);
@@ -62,15 +79,25 @@ export class LakeWriter {
         false,
       );
     }
-    const release = await acquireLock(dir);
-    return new LakeWriter(dir, release, options.metrics ?? noopMetrics);
+    const release = await acquireLock(dir, lockFileName(partition));
+    return new LakeWriter(dir, partition, release, options.metrics ?? noopMetrics);
   }
 
   datasetDir(dataset: string): string {
     return path.join(this.root, dataset);
   }
 
-  /** The committed manifest (cached; this process is the only writer). */
+  /** The name of this scope's file for a position range (file-name.ts). */
+  fileName(dataset: string, first: bigint, last: bigint): string {
+    return lakeFileName(dataset, first, last, this.partition);
+  }
+
+  /** This scope's position runs (position-map.ts). */
+  get runsFile(): string {
+    return path.join(this.root, runsFileName(this.partition));
+  }
+
+  /** This scope's committed manifest (cached; this process is the scope's only writer). */
   manifest(dataset: string): Promise<Manifest> {
     let m = this.manifests.get(dataset);
     if (!m) {
@@ -117,6 +144,8 @@ export class LakeWriter {
     const next = previous.then(async () => {
       const dir = this.datasetDir(dataset);
       const updated = await change(await this.manifest(dataset), dir);
+      if ((updated.partition ?? 0) !== this.partition)
+        throw new LakeWriteError(`${dataset}: a commit must stay in its writer's scope`, undefined, false);
       await writeManifest(dir, { ...updated, version: updated.version + 1 });
       const committed = { ...updated, version: updated.version + 1 };
       this.manifests.set(dataset, Promise.resolve(committed));
@@ -201,7 +230,7 @@ export class LakeWriter {
       // than at the next open, so a full disk gets its space back for the retry.
       // The manifest on disk decides: a failure after its rename (an fsync of the directory)
       // may have committed the batch already, and then its files must stay.
-      const onDisk = await readManifest(dir, dataset.name);
+      const onDisk = await readManifest(dir, dataset.name, this.partition);
       this.manifests.set(dataset.name, Promise.resolve(onDisk));
       const committed = new Set(onDisk.files.map((f) => f.path));
       for (const f of files) if (!committed.has(f.path)) await rm(path.join(dir, f.path), { force: true });
@@ -232,7 +261,7 @@ export class LakeWriter {
     await mkdirDurable(partitionPath);
     const first = batch.positions[0]!;
     const last = batch.positions.at(-1)!;
-    const name = lakeFileName(dataset.name, first, last);
+    const name = this.fileName(dataset.name, first, last);
     const temp = path.join(partitionPath, `.${name}.${randomBytes(4).toString('hex')}${TEMP_SUFFIX}`);
     try {
       const handle = await open(temp, 'w');
@@ -269,17 +298,23 @@ export class LakeWriter {
   }
 
   /**
-   * Reads the manifest and removes what a crash left behind: temporary files, and Parquet files
-   * no manifest lists (written, renamed, but never committed).
+   * Reads the scope's manifest and removes what a crash of this scope's writer left behind:
+   * temporary files, and Parquet files its manifest does not list (written, renamed, but never
+   * committed). Only files named for this scope: another scope's files, committed or in flight,
+   * belong to a writer that may be running now. Scope 0 also removes Parquet and temporary files
+   * no scope's name fits, as every writer did before scopes.
    */
   private async recover(dataset: string): Promise<Manifest> {
     const dir = this.datasetDir(dataset);
-    const manifest = await readManifest(dir, dataset);
+    const manifest = await readManifest(dir, dataset, this.partition);
     const live = new Set([...manifest.files.map((f) => f.path), ...manifest.retired.map((f) => f.path)]);
     for (const file of await listFiles(dir)) {
       const relative = path.relative(dir, file).split(path.sep).join('/');
-      if (relative === MANIFEST_FILE || live.has(relative)) continue;
-      if (relative.endsWith(TEMP_SUFFIX) || relative.endsWith('.parquet')) await rm(file, { force: true });
+      if (live.has(relative)) continue;
+      if (!relative.endsWith(TEMP_SUFFIX) && !relative.endsWith('.parquet')) continue;
+      const scope = scopeOfLakeFile(path.basename(file));
+      if (scope === this.partition || (scope === undefined && this.partition === 0))
+        await rm(file, { force: true });
     }
     return manifest;
   }

@@ -7,7 +7,7 @@ import { openLakeQuery } from '../../lake/duckdb-lake.ts';
 import type { LakeValue } from '../../lake/duckdb-values.ts';
 import { lakeValueToJson } from '../../lake/duckdb-values.ts';
 import type { Manifest } from '../../lake/manifest.ts';
-import { readManifest } from '../../lake/manifest.ts';
+import { readAllManifests } from '../../lake/manifest.ts';
 import { resolveConfig } from '../../tierflow.ts';
 import { configFrom, globalOptions } from '../context.ts';
 import { renderTable } from '../table.ts';
@@ -58,34 +58,48 @@ export function registerLake(program: Command): Command {
   return lake;
 }
 
+/**
+ * One line per dataset, counting the live files of every scope (source partition). The last
+ * position is per scope, since each numbers by its own partition's offsets: `12` for a dataset
+ * written by one writer, `12, p1:40, p2:38` when partitions 1 and 2 have scopes of their own.
+ */
 async function listDatasets(root: string): Promise<string> {
-  const manifests: Manifest[] = [];
+  const found: Manifest[][] = [];
   for (const dataset of allDatasets) {
-    const manifest = await readManifest(path.join(root, dataset.name), dataset.name);
-    if (manifest.version > 0) manifests.push(manifest);
+    const scopes = (await readAllManifests(path.join(root, dataset.name), dataset.name)).filter(
+      (m) => m.version > 0,
+    );
+    if (scopes.length > 0) found.push(scopes);
   }
-  if (manifests.length === 0) return `no committed datasets under ${root}`;
+  if (found.length === 0) return `no committed datasets under ${root}`;
   return renderTable(
-    ['dataset', 'partitions', 'files', 'rows', 'bytes', 'last position', 'commits'],
-    manifests.map((m) => [
-      m.dataset,
-      new Set(m.files.map((f) => f.partition)).size,
-      m.files.length,
-      m.files.reduce((n, f) => n + f.rows, 0),
-      m.files.reduce((n, f) => n + f.bytes, 0),
-      m.lastPosition ?? '',
-      m.version,
-    ]),
+    ['dataset', 'partitions', 'files', 'rows', 'bytes', 'last position', 'commits', 'scopes'],
+    found.map((scopes) => {
+      const files = scopes.flatMap((m) => m.files);
+      return [
+        scopes[0]!.dataset,
+        new Set(files.map((f) => f.partition)).size,
+        files.length,
+        files.reduce((n, f) => n + f.rows, 0),
+        files.reduce((n, f) => n + f.bytes, 0),
+        scopes
+          .map((m) => (m.partition ? `p${m.partition}:${m.lastPosition ?? ''}` : (m.lastPosition ?? '')))
+          .join(', '),
+        scopes.reduce((n, m) => n + m.version, 0),
+        scopes.length,
+      ];
+    }),
   );
 }
 
+/** The live files of every scope; a scoped file's name carries its partition (`+p<p>+`). */
 async function listFiles(root: string, name: string): Promise<string> {
   const dataset = findDataset(name);
-  const manifest = await readManifest(path.join(root, dataset.name), dataset.name);
-  if (manifest.files.length === 0) return `no committed files for ${dataset.name} under ${root}`;
+  const files = (await readAllManifests(path.join(root, dataset.name), dataset.name)).flatMap((m) => m.files);
+  if (files.length === 0) return `no committed files for ${dataset.name} under ${root}`;
   return renderTable(
     ['partition', 'file', 'rows', 'bytes', 'first position', 'last position', 'schema'],
-    manifest.files.map((f) => [
+    files.map((f) => [
       f.partition,
       path.basename(f.path),
       f.rows,
