@@ -41,6 +41,12 @@ export function brokerProperties(settings: BrokerSettings, dataDir: string): str
     'share.coordinator.state.topic.replication.factor=1',
     'share.coordinator.state.topic.min.isr=1',
     'group.initial.rebalance.delay.ms=0',
+    // After a crash the controller refuses the restarted broker's registration
+    // (DUPLICATE_BROKER_REGISTRATION) until the dead incarnation's session expires: 9 s by default,
+    // which made a restart after kill -9 take 15 s instead of 6. One node has no other broker to
+    // fence in favour of, so a short session costs nothing; heartbeats stay well within it.
+    'broker.heartbeat.interval.ms=500',
+    'broker.session.timeout.ms=2500',
     // Two cores: a few threads each, not one per core of a server.
     'num.network.threads=2',
     'num.io.threads=4',

@@ -192,7 +192,11 @@ export class KafkaBroker {
     });
   }
 
-  /** The pid file's process, if it is alive and still this broker (not a recycled pid). */
+  /**
+   * The pid file's process, if it is alive and still this broker (not a recycled pid). The pid
+   * file must name this directory's configuration: one copied from another data directory names
+   * the original's broker, which is not this directory's to stop.
+   */
   private async ownProcess(): Promise<PidRecord | undefined> {
     let record: PidRecord;
     try {
@@ -200,7 +204,7 @@ export class KafkaBroker {
     } catch {
       return undefined;
     }
-    if (!alive(record.pid)) return undefined;
+    if (record.config !== this.configFile || !alive(record.pid)) return undefined;
     try {
       const cmdline = (await readFile(`/proc/${record.pid}/cmdline`, 'utf8')).split('\0');
       if (!cmdline.includes('kafka.Kafka') || !cmdline.includes(record.config)) return undefined;
