@@ -3,7 +3,7 @@ import { FailureState, Throttled, TierflowError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import { UnknownTopicError } from '../log/errors.ts';
-import type { Log, LogEntry, Position } from '../log/log.ts';
+import type { GroupMembership, Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { BreakerOptions } from './breaker.ts';
@@ -52,6 +52,12 @@ export interface ColdStorageConsumerOptions {
   metrics?: Metrics;
   onError?: (error: unknown) => void;
   breaker?: BreakerOptions;
+  /**
+   * One partition of a topic of several (partitioned-cold-consumer.ts): read only it, and commit
+   * through `membership`, the group member that owns it.
+   */
+  partition?: number;
+  membership?: GroupMembership;
 }
 
 export class CommitUnverifiableError extends TierflowError {
@@ -157,11 +163,13 @@ export class ColdStorageConsumer {
   private async measureLag(): Promise<void> {
     // No event yet: the topic appears with the first one, and nothing waits.
     const exists = (await this.log.topics()).includes(this.options.topic);
-    const committed = exists ? await this.log.committed(this.group, this.options.topic) : undefined;
+    const committed = exists ? await this.committedPosition() : undefined;
     const pending = exists
-      ? await pendingSince(this.log, this.options.topic, committed)
+      ? await pendingSince(this.log, this.options.topic, committed, this.options.partition)
       : { entries: 0, ageSeconds: 0 };
     this.lagSeconds = pending.ageSeconds;
+    // One partition's consumer: the group's gauges are its supervisor's (partitioned-cold-consumer.ts).
+    if (this.options.partition !== undefined) return;
     this.metrics.gauge(METRIC.coldLag, pending.ageSeconds);
     this.metrics.gauge(METRIC.coldBacklog, pending.entries);
   }
@@ -182,6 +190,10 @@ export class ColdStorageConsumer {
     this.metrics.count(METRIC.pipelineStopped, { pipeline: this.pipeline });
     if (this.timer) clearInterval(this.timer);
     this.controller.abort();
+  }
+
+  private committedPosition(): Promise<Position | undefined> {
+    return this.log.committed(this.group, this.options.topic, this.options.partition);
   }
 
   private get metrics(): Metrics {
@@ -210,11 +222,12 @@ export class ColdStorageConsumer {
         // After a failed read, on from what is buffered already, not from the group's commit.
         // Asked every time round, also when resuming after what is buffered: the answer shows the
         // log is back after a failed read, though no new event may come for a while.
-        const committed = await this.log.committed(this.group, this.options.topic);
+        const committed = await this.committedPosition();
         this.recovered('read');
         const after = this.lastAdded ?? committed;
         const from = after === undefined ? ('earliest' as const) : { after };
-        for await (const batch of this.log.read(this.options.topic, { from, signal })) {
+        const partition = this.options.partition;
+        for await (const batch of this.log.read(this.options.topic, { from, signal, partition })) {
           this.recovered('read');
           for (const entry of batch) this.add(entry);
           if (this.bufferedRows >= (this.options.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS)) await this.flush();
@@ -281,7 +294,9 @@ export class ColdStorageConsumer {
         // can leave them behind: one that comes between the two reads these events again, finds
         // their transactions committed in PostgreSQL's commit log, and the lake skips them.
         await this.options.commits?.forget(xidsOf(committed));
-        await this.log.commit(this.group, this.options.topic, position);
+        await (this.options.membership
+          ? this.options.membership.commit(position)
+          : this.log.commit(this.group, this.options.topic, position));
         const kept = new Set(committed);
         const discarded = batch.filter((e) => !kept.has(e));
         if (discarded.length > 0)

@@ -8,6 +8,8 @@ export interface LakeSinkWorkerData {
   /** The log topic feeding the lake (its run: position-map.ts). */
   topic: string;
   replay: boolean;
+  /** The lake scope: the source partition of a topic of several (lake/scope.ts); 0 otherwise. */
+  partition: number;
 }
 
 export type ToWorker = { type: 'write'; id: number; events: EventToWrite[] } | { type: 'close'; id: number };

@@ -24,13 +24,13 @@ try {
 } catch {
   // Not Linux, or not permitted: run at normal priority.
 }
-const { lakeRoot, topic, replay } = workerData as LakeSinkWorkerData;
+const { lakeRoot, topic, replay, partition } = workerData as LakeSinkWorkerData;
 const metrics = new RecordedMetrics();
 const send = (message: FromWorker) => port.postMessage(message);
 
 let lake: LakeWriter;
 try {
-  lake = await LakeWriter.open(lakeRoot, { metrics });
+  lake = await LakeWriter.open(lakeRoot, { metrics, partition });
 } catch (error) {
   send({ type: 'open-failed', error: serialiseError(error) });
   process.exit(1);

@@ -22,7 +22,9 @@ export async function assertLogFitsPositions(
   stage: 'stage 1' | 'stage 2',
   topic: string,
 ): Promise<void> {
-  await assertOnePartition(log, stage, topic);
+  // Stage 1's cold side shares a topic of several partitions through a consumer group with
+  // members, where the log has them (Kafka); stage 2's WAL is one total order everywhere.
+  if (stage === 'stage 2' || !log.joinGroup) await assertOnePartition(log, stage, topic);
   if (log.backend !== 'redis') return;
   const { redisTopicNumbering } = await import('../log/redis/index.ts');
   const found = await redisTopicNumbering(log, topic);

@@ -23,12 +23,20 @@ export function lakeRuns(lake: LakeWriter, topic: string, options: { replay?: bo
 export async function openLakeSink(
   lakeRoot: string,
   topic: string,
-  /** `replay`: the sink re-applies history (position-map.ts, RunOptions.replay). */
-  options: { lakeThread?: LakeThread; metrics?: Metrics; replay?: boolean } = {},
+  /**
+   * `replay`: the sink re-applies history (position-map.ts, RunOptions.replay). `partition`: the
+   * lake scope of one source partition (lake/scope.ts); its events come with positions that are
+   * the partition's offsets (partition-position.ts).
+   */
+  options: { lakeThread?: LakeThread; metrics?: Metrics; replay?: boolean; partition?: number } = {},
 ): Promise<EventSink & { close(): Promise<void> }> {
   if ((options.lakeThread ?? 'worker') === 'worker')
-    return WorkerEventSink.start(lakeRoot, topic, { metrics: options.metrics, replay: options.replay });
-  const lake = await LakeWriter.open(lakeRoot, { metrics: options.metrics });
+    return WorkerEventSink.start(lakeRoot, topic, {
+      metrics: options.metrics,
+      replay: options.replay,
+      partition: options.partition,
+    });
+  const lake = await LakeWriter.open(lakeRoot, { metrics: options.metrics, partition: options.partition });
   return Object.assign(new LakeEventSink(lake, findDataset, { runs: lakeRuns(lake, topic, options) }), {
     close: () => lake.close(),
   });

@@ -27,8 +27,17 @@ export async function entriesAfter(log: Log, topic: string, after: Position | un
  * do, as of now. A lag gauge built on it is the age of the oldest thing not done, so a backlog of
  * hours shows as hours, however recently the reader last finished a batch.
  */
-export async function pendingSince(log: Log, topic: string, after: Position | undefined): Promise<Pending> {
-  const entries = await entriesAfter(log, topic, after);
+export async function pendingSince(
+  log: Log,
+  topic: string,
+  after: Position | undefined,
+  /** On a topic of several partitions, the one this reader reads (its group's lag counts entries). */
+  partition?: number,
+): Promise<Pending> {
+  const entries =
+    partition === undefined
+      ? await entriesAfter(log, topic, after)
+      : await partitionEntriesAfter(log, topic, after, partition);
   if (entries === 0) return { entries: 0, ageSeconds: 0 };
   for await (const batch of log.read(topic, {
     from: after === undefined ? 'earliest' : { after },
@@ -36,9 +45,32 @@ export async function pendingSince(log: Log, topic: string, after: Position | un
     maxBatchEntries: 1,
     // One entry's time is all this needs: a backend fetching by bytes (Kafka) then fetches little.
     maxBatchBytes: 64 * 1024,
+    partition,
   })) {
     const first = batch[0];
     if (first) return { entries, ageSeconds: Math.max(0, (Date.now() - first.timestamp) / 1000) };
   }
   return { entries, ageSeconds: 0 };
+}
+
+/**
+ * Entries of one partition after `after`, counted up to 1,000 (one bounded read): enough to say
+ * whether any wait; the group's backlog is its lag (Log.lag), counted across partitions.
+ */
+async function partitionEntriesAfter(
+  log: Log,
+  topic: string,
+  after: Position | undefined,
+  partition: number,
+): Promise<number> {
+  if (!(await log.topics()).includes(topic)) return 0;
+  for await (const batch of log.read(topic, {
+    from: after === undefined ? 'earliest' : { after },
+    follow: false,
+    maxBatchEntries: 1000,
+    maxBatchBytes: 64 * 1024,
+    partition,
+  }))
+    if (batch.length > 0) return batch.length;
+  return 0;
 }

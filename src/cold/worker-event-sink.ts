@@ -63,7 +63,7 @@ export class WorkerEventSink implements EventSink {
   private constructor(
     private readonly lakeRoot: string,
     private readonly topic: string,
-    private readonly options: { metrics?: Metrics; replay?: boolean },
+    private readonly options: { metrics?: Metrics; replay?: boolean; partition?: number },
   ) {
     this.metrics = options.metrics ?? noopMetrics;
   }
@@ -75,7 +75,7 @@ export class WorkerEventSink implements EventSink {
   static async start(
     lakeRoot: string,
     topic: string,
-    options: { metrics?: Metrics; replay?: boolean } = {},
+    options: { metrics?: Metrics; replay?: boolean; partition?: number } = {},
   ): Promise<WorkerEventSink> {
     const sink = new WorkerEventSink(lakeRoot, topic, options);
     await sink.worker();
@@ -91,6 +91,7 @@ export class WorkerEventSink implements EventSink {
         lakeRoot: this.lakeRoot,
         topic: this.topic,
         replay: this.options.replay ?? false,
+        partition: this.options.partition ?? 0,
       };
       const worker = new Worker(new URL('./lake-sink-worker-boot.js', import.meta.url), { workerData: data });
       const waiting = new Map<number, Waiting>();

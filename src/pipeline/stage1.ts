@@ -1,5 +1,7 @@
 import type { PipelineState } from '../core/index.ts';
 import type { Log } from '../log/log.ts';
+import { topicPartitions } from '../log/log.ts';
+import { PartitionedColdConsumer } from '../cold/partitioned-cold-consumer.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { noopMetrics } from '../observe/metrics.ts';
 import type { Tierflow } from '../tierflow.ts';
@@ -31,9 +33,19 @@ export interface Stage1Status {
   pipelines: PipelineState[];
 }
 
+/** What stage 1 asks of its cold consumer: one on a one-partition topic, a group member on several. */
+export interface ColdConsumer {
+  start(): void;
+  stop(): Promise<void>;
+  state(): PipelineState;
+  refreshLag(maxAgeMs?: number): Promise<void>;
+  readonly rowsCommitted: number;
+  readonly coldBreaker: { readonly state: string };
+}
+
 export interface Stage1 {
   readonly relay: OutboxRelay;
-  readonly consumer: ColdStorageConsumer;
+  readonly consumer: ColdConsumer;
   status(): Promise<Stage1Status>;
   /** Resolves once every committed hot write is in the lake. */
   waitCaughtUp(timeoutMs?: number): Promise<void>;
@@ -62,6 +74,8 @@ export async function startStage1(options: {
    */
   lakeThread?: LakeThread;
   onError?: (error: unknown) => void;
+  /** On a topic of several partitions: how long the cold group waits for a silent member. */
+  sessionTimeoutMs?: number;
   /** Retention of the event topic (never past the cold group's commit). Default: from the environment. */
   retention?: RetentionSettings | false;
 }): Promise<Stage1> {
@@ -73,13 +87,19 @@ export async function startStage1(options: {
   await assertLogFitsPositions(log, 'stage 1', EVENT_TOPIC);
   const writer = tf.writer;
   const metrics = options.metrics ?? noopMetrics;
-  const sink = await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });
+  const partitions = await topicPartitions(log, EVENT_TOPIC);
+  // One partition: one lake writer for the process, opened now. Several: one per partition this
+  // process's group member owns, opened and closed as the group moves them.
+  const sink =
+    partitions > 1
+      ? undefined
+      : await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });
   const relay = new OutboxRelay(tf.hot.pool, tf.schema, log, {
     topic: EVENT_TOPIC,
     metrics,
     onError: options.onError,
   });
-  const consumer = new ColdStorageConsumer(log, sink, {
+  const consumerOptions = {
     topic: EVENT_TOPIC,
     group: COLD_GROUP,
     commits: new CommitReceipts(tf.hot.pool, tf.schema),
@@ -87,7 +107,19 @@ export async function startStage1(options: {
     maxBatchMs: options.maxBatchMs,
     metrics,
     onError: options.onError,
-  });
+  };
+  const consumer: ColdConsumer = sink
+    ? new ColdStorageConsumer(log, sink, consumerOptions)
+    : new PartitionedColdConsumer(log, {
+        ...consumerOptions,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        openSink: (partition) =>
+          openLakeSink(options.lakeRoot, EVENT_TOPIC, {
+            lakeThread: options.lakeThread,
+            metrics,
+            partition,
+          }),
+      });
   relay.start();
   consumer.start();
   const retention = startStageRetention(log, options.retention, {
@@ -132,7 +164,7 @@ export async function startStage1(options: {
         try {
           await consumer.stop();
         } finally {
-          await sink.close();
+          await sink?.close();
         }
       })();
       return stopped;

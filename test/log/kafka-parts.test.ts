@@ -3,7 +3,7 @@ import { ConfigError } from '../../src/core/index.ts';
 import { ProducerSlot } from '../../src/log/kafka/clients.ts';
 import { parseKafkaSpec, resolveKafkaOptions } from '../../src/log/kafka/options.ts';
 import { murmur2, partitionOf } from '../../src/log/kafka/partitioner.ts';
-import { offsetOf, partitionOfPosition, positionOf } from '../../src/log/kafka/position.ts';
+import { offsetOf, partitionOfPosition, positionOf } from '../../src/log/partition-position.ts';
 import { openLog } from '../../src/log/open-log.ts';
 
 describe('the Kafka log, without a broker', () => {

@@ -8,7 +8,7 @@ import type { KafkaLogOptions } from '../../src/log/kafka/index.ts';
 import { TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
 import type { Log, ReadFrom } from '../../src/log/log.ts';
 import { PartitionNotOwnedError } from '../../src/log/kafka/membership.ts';
-import { partitionOfPosition, positionOf } from '../../src/log/kafka/position.ts';
+import { partitionOfPosition, positionOf } from '../../src/log/partition-position.ts';
 import { until } from '../support/until.ts';
 import { createKafkaLog, dropKafkaPrefix } from '../../src/log/kafka/index.ts';
 import { KAFKA_URL, pingKafka, serviceAvailable } from '../support/services.ts';

@@ -3,7 +3,7 @@ import type { LogEntryInput, Position } from '../log.ts';
 import type { ProducerSlot } from './clients.ts';
 import { partitionOf } from './partitioner.ts';
 import { kafkaErrorName } from './kafka-errors.ts';
-import { positionOf } from './position.ts';
+import { positionOf } from '../partition-position.ts';
 
 /** One send holds at most this many bytes (unless one append alone is larger, see below). */
 export const SEND_MAX_BYTES = 4 * 1024 * 1024;

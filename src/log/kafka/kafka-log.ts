@@ -22,7 +22,7 @@ import { GroupCommits, partitionBounds } from './offsets.ts';
 import type { KafkaLogOptions, ResolvedKafkaLogOptions } from './options.ts';
 import { parseKafkaSpec, resolveKafkaOptions } from './options.ts';
 import { PartitionSizes } from './partition-sizes.ts';
-import { offsetOf, partitionOfPosition, positionOf } from './position.ts';
+import { offsetOf, partitionOfPosition, positionOf } from '../partition-position.ts';
 import type { ReaderContext } from './reader.ts';
 import { openTopic, readTopic } from './reader.ts';
 import { joinKafkaGroup } from './membership.ts';

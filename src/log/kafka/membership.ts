@@ -2,7 +2,7 @@ import { Consumer } from '@platformatic/kafka';
 import type { GroupMembership, Position } from '../log.ts';
 import { unavailable } from './kafka-errors.ts';
 import type { ResolvedKafkaLogOptions } from './options.ts';
-import { offsetOf, partitionOfPosition } from './position.ts';
+import { offsetOf, partitionOfPosition } from '../partition-position.ts';
 
 export interface JoinSettings {
   group: string;

@@ -5,7 +5,7 @@ import { isValidTopic } from '../log.ts';
 import { TopicRecreatedError, isLeaderUnknown, kafkaErrorName, unavailable } from './kafka-errors.ts';
 import type { PartitionBounds } from './offsets.ts';
 import { offsetsForTime, partitionBounds } from './offsets.ts';
-import { offsetOf, partitionOfPosition } from './position.ts';
+import { offsetOf, partitionOfPosition } from '../partition-position.ts';
 import { fetchPartitions } from './fetch.ts';
 import { nextOffsetAfter, recordsOf } from './records.ts';
 import type { KafkaTopics, TopicInfo } from './topics.ts';

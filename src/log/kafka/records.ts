@@ -1,6 +1,6 @@
 import type { RecordsBatch as Batch } from '@platformatic/kafka';
 import type { LogEntry } from '../log.ts';
-import { positionOf } from './position.ts';
+import { positionOf } from '../partition-position.ts';
 
 const IS_CONTROL = 0x20;
 const LOG_APPEND_TIME = 0x08;

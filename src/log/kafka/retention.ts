@@ -4,7 +4,7 @@ import { unavailable } from './kafka-errors.ts';
 import type { PartitionBounds } from './offsets.ts';
 import { offsetsForTime } from './offsets.ts';
 import type { PartitionSizes } from './partition-sizes.ts';
-import { offsetOf, partitionOfPosition } from './position.ts';
+import { offsetOf, partitionOfPosition } from '../partition-position.ts';
 import type { TopicInfo } from './topics.ts';
 
 export interface RetentionContext {
