@@ -5,7 +5,7 @@ import { Admin } from '@platformatic/kafka';
 import { ConfigError } from '../../src/core/index.ts';
 import { LogUnavailableError } from '../../src/log/errors.ts';
 import type { KafkaLogOptions } from '../../src/log/kafka/index.ts';
-import { TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
+import { PartitionsChangedError, TopicRecreatedError } from '../../src/log/kafka/kafka-errors.ts';
 import type { Log, ReadFrom } from '../../src/log/log.ts';
 import { PartitionNotOwnedError } from '../../src/log/kafka/membership.ts';
 import { partitionOfPosition, positionOf } from '../../src/log/partition-position.ts';
@@ -144,6 +144,24 @@ describe('the Kafka log', () => {
     await a.close();
     await until(() => b.owned().length === 4, "the leaver's partitions to move to the other member", 30_000);
     await b.close();
+  });
+
+  test('refuses appends once the partition count of a topic changed under it', async () => {
+    const log = await open({ partitions: 2 });
+    await log.append('grown', [{ ...text('a'), key: 'k' }]);
+    const admin = new Admin({
+      clientId: 'tierflow-test',
+      bootstrapBrokers: [KAFKA_URL.slice('kafka://'.length)],
+    });
+    try {
+      await admin.createPartitions({ topics: [{ name: `${prefix}grown`, count: 3 }] });
+    } finally {
+      await admin.close();
+    }
+    await until(async () => (await log.partitions!('grown')) === 3, 'the broker to report 3 partitions');
+    await expect(log.append('grown', [{ ...text('b'), key: 'k' }])).rejects.toBeInstanceOf(
+      PartitionsChangedError,
+    );
   });
 
   test('tells stage 2 a topic of several partitions is not for it, before it exists too; stage 1 takes it', async () => {

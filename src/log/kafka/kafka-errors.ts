@@ -93,3 +93,19 @@ export class TopicRecreatedError extends TierflowError {
     this.topic = topic;
   }
 }
+
+/**
+ * A topic's partition count changed under a process appending to it (kafka-topics --alter): keys
+ * would be routed to other partitions, and a key's entries would lose their order. Appends stop
+ * until an operator restarts the process knowingly (docs/stage-1.md).
+ */
+export class PartitionsChangedError extends TierflowError {
+  readonly topic: string;
+  constructor(topic: string, before: number, now: number) {
+    super(
+      'LOG_PARTITIONS_CHANGED',
+      `topic "${topic}" had ${before} partitions when this process first appended to it and has ${now} now: entries keyed alike would land in other partitions`,
+    );
+    this.topic = topic;
+  }
+}

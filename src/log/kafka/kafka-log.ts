@@ -17,7 +17,7 @@ import { isValidTopic } from '../log.ts';
 import { GroupAppender, OffsetsWentBackError } from './append.ts';
 import type { KafkaClients } from './clients.ts';
 import { createClients } from './clients.ts';
-import { TopicRecreatedError, failureReason, unavailable } from './kafka-errors.ts';
+import { PartitionsChangedError, TopicRecreatedError, failureReason, unavailable } from './kafka-errors.ts';
 import { GroupCommits, partitionBounds } from './offsets.ts';
 import type { KafkaLogOptions, ResolvedKafkaLogOptions } from './options.ts';
 import { parseKafkaSpec, resolveKafkaOptions } from './options.ts';
@@ -50,8 +50,8 @@ class KafkaLog implements Log {
   private signalClosed!: () => void;
   private readonly closedSignal = new Promise<void>((resolve) => (this.signalClosed = resolve));
   private closing: Promise<void> | undefined;
-  /** Per topic, the id of the Kafka topic this process appended to first. */
-  private readonly appendedTo = new Map<string, string>();
+  /** Per topic, the id and partition count of the Kafka topic this process appended to first. */
+  private readonly appendedTo = new Map<string, { id: string; partitions: number }>();
 
   constructor(
     private readonly clients: KafkaClients,
@@ -89,12 +89,16 @@ class KafkaLog implements Log {
       if (fences) await Promise.all([...fences]);
       const info = await this.kafkaTopics.ensure(topic);
       const first = this.appendedTo.get(topic);
-      if (first === undefined) this.appendedTo.set(topic, info.id);
-      else if (first !== info.id)
+      if (first === undefined)
+        this.appendedTo.set(topic, { id: info.id, partitions: info.partitions.length });
+      else if (first.id !== info.id)
         throw new TopicRecreatedError(
           topic,
-          `this process appended to topic id ${first}; it is ${info.id} now`,
+          `this process appended to topic id ${first.id}; it is ${info.id} now`,
         );
+      else if (first.partitions !== info.partitions.length)
+        // Keys would move partition, and the order of a key's entries with them.
+        throw new PartitionsChangedError(topic, first.partitions, info.partitions.length);
       const positions = await this.appender.append(
         this.kafkaTopics.name(topic),
         info.partitions.length,
@@ -109,6 +113,7 @@ class KafkaLog implements Log {
       this.kafkaTopics.forget(topic);
       if (error instanceof OffsetsWentBackError) error = new TopicRecreatedError(topic, error.message);
       this.options.metrics.count(METRIC.walAppendErrors, { backend: BACKEND, reason: failureReason(error) });
+      if (error instanceof PartitionsChangedError) throw error;
       if (error instanceof TopicRecreatedError) {
         this.options.metrics.count(METRIC.logStreamCheckFailures, {
           backend: BACKEND,
