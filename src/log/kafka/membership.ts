@@ -59,7 +59,7 @@ export async function joinKafkaGroup(
       rebalanceTimeout: settings.sessionTimeoutMs * 3,
     });
   } catch (error) {
-    await consumer.close(true);
+    await closeNow(consumer);
     throw unavailable(`joining group "${settings.group}" on "${settings.topic}" failed`, error);
   }
   let closing: Promise<void> | undefined;
@@ -93,9 +93,11 @@ export async function joinKafkaGroup(
         listeners.clear();
         owned = [];
         try {
-          await consumer.leaveGroup();
+          await new Promise<void>((resolve, reject) =>
+            consumer.leaveGroup(false, (error) => (error ? reject(error) : resolve())),
+          );
         } finally {
-          await consumer.close(true);
+          await closeNow(consumer);
         }
       })();
       return closing;
@@ -103,4 +105,11 @@ export async function joinKafkaGroup(
     [Symbol.asyncDispose]: () => membership.close(),
   };
   return membership;
+}
+
+/** Closes the consumer without waiting for streams it never opened. */
+function closeNow(consumer: Consumer): Promise<void> {
+  return new Promise((resolve, reject) =>
+    consumer.close(true, (error) => (error ? reject(error) : resolve())),
+  );
 }
