@@ -16,6 +16,7 @@ import { eventHeaders } from '../events/event-headers.ts';
 import { insertOutbox } from './outbox.ts';
 import { MAX_ROWS_PER_ENTRY as MAX_EVENT_ROWS } from '../lake/position-map.ts';
 import { EVENT_TOPIC } from '../events/topics.ts';
+import { routeEvent } from '../events/event-routing.ts';
 
 type AnyDataset = Dataset<unknown, unknown>;
 
@@ -25,6 +26,8 @@ export type EventAppender = Pick<Log, 'append'>;
 /** A transaction on the fast path: the log it appends to, and its id once BEGIN has answered. */
 interface FastPath {
   log: EventAppender;
+  /** The event topic's partitions: more than one, and an event goes out split by row key. */
+  partitions: number;
   xid: string | undefined;
 }
 
@@ -53,7 +56,7 @@ export class DualStorageWriter extends HotOnlyWriter {
   /** Opens when the log keeps refusing appends: events then go to the outbox without trying. */
   readonly logBreaker: Breaker;
   private readonly topic: string;
-  private eventLog: EventAppender | undefined;
+  private eventLog: { log: EventAppender; partitions: number } | undefined;
   /** Until then, writes take the outbox without trying the fast path: older events wait there. */
   private outboxBusyUntil = 0;
   private readonly outboxBusyMs: number;
@@ -91,9 +94,11 @@ export class DualStorageWriter extends HotOnlyWriter {
   /**
    * Appends events straight to `log` from now on; undefined sends them through the outbox again
    * (before the log closes, for instance). Transactions under way finish on the path they began.
+   * On an event topic of several `partitions`, each event is split by its rows' keys
+   * (events/event-routing.ts); the outbox keeps whole events, which its relay splits.
    */
-  publishTo(log: EventAppender | undefined): void {
-    this.eventLog = log;
+  publishTo(log: EventAppender | undefined, options: { partitions?: number } = {}): void {
+    this.eventLog = log ? { log, partitions: options.partitions ?? 1 } : undefined;
   }
 
   protected override runHot<T>(work: () => Promise<T>): Promise<T> {
@@ -131,10 +136,10 @@ export class DualStorageWriter extends HotOnlyWriter {
       );
     // The path is chosen before BEGIN. The fast path's transaction takes the relay lock (shared)
     // and its id with BEGIN, so its event can be appended while its receipt is inserted.
-    const log = this.eventLog;
+    const target = this.eventLog;
     const fast: FastPath | undefined =
-      log && this.logBreaker.admits() && Date.now() >= this.outboxBusyUntil
-        ? { log, xid: undefined }
+      target && this.logBreaker.admits() && Date.now() >= this.outboxBusyUntil
+        ? { ...target, xid: undefined }
         : undefined;
     const begin: Pick<AlsoInTransaction, 'begin' | 'begun'> = fast
       ? {
@@ -188,7 +193,17 @@ export class DualStorageWriter extends HotOnlyWriter {
       const [receipt, append] = await Promise.allSettled([
         insertReceipt(client, schema, xid),
         this.logBreaker.execute(() =>
-          log.append(this.topic, [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }]),
+          log.append(
+            this.topic,
+            fast.partitions > 1
+              ? routeEvent(payload, () => dataset, fast.partitions).map((part) => ({
+                  key: part.key,
+                  partition: part.partition,
+                  headers: eventHeaders({ rows: part.rows, xid }),
+                  payload: part.payload,
+                }))
+              : [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }],
+          ),
         ),
       ]);
       if (append.status === 'rejected') {

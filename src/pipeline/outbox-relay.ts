@@ -1,9 +1,11 @@
 import type pg from 'pg';
-import type { Log } from '../log/log.ts';
+import type { Log, LogEntryInput } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { ident, qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
+import { routeEvent } from '../events/event-routing.ts';
+import { findDataset } from '../datasets/index.ts';
 import { eventHeaders } from '../events/event-headers.ts';
 import { OUTBOX_TABLE, outboxChannel, relayLock } from './outbox.ts';
 
@@ -16,6 +18,8 @@ class RelayBusy extends Error {}
 
 export interface OutboxRelayOptions {
   topic: string;
+  /** The topic's partitions: more than one, and each event goes out split by row key. Default 1. */
+  partitions?: number;
   /** Events moved per transaction. Default 500. */
   batchSize?: number;
   /** Poll even without a notification this often (a missed NOTIFY, a restart). Default 1 s. */
@@ -88,13 +92,26 @@ export class OutboxRelay {
         );
         if (rows.length === 0) return 0;
         const started = performance.now();
+        const partitions = this.options.partitions ?? 1;
         await this.log.append(
           this.options.topic,
-          rows.map((r) => ({
-            key: r.dataset,
-            headers: eventHeaders({ rows: r.rows, outboxId: String(r.id) }),
-            payload: r.payload,
-          })),
+          rows.flatMap((r): LogEntryInput[] =>
+            partitions > 1
+              ? // Split by row key, as the writers' fast path does (events/event-routing.ts).
+                routeEvent(r.payload, findDataset, partitions).map((part) => ({
+                  key: part.key,
+                  partition: part.partition,
+                  headers: eventHeaders({ rows: part.rows, outboxId: String(r.id) }),
+                  payload: part.payload,
+                }))
+              : [
+                  {
+                    key: r.dataset,
+                    headers: eventHeaders({ rows: r.rows, outboxId: String(r.id) }),
+                    payload: r.payload,
+                  },
+                ],
+          ),
         );
         this.metrics.observe(METRIC.eventPublishLatency, (performance.now() - started) / 1000);
         await client.query(`DELETE FROM ${this.table} WHERE id = ANY($1::bigint[])`, [rows.map((r) => r.id)]);

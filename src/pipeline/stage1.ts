@@ -96,6 +96,7 @@ export async function startStage1(options: {
       : await openLakeSink(options.lakeRoot, EVENT_TOPIC, { lakeThread: options.lakeThread, metrics });
   const relay = new OutboxRelay(tf.hot.pool, tf.schema, log, {
     topic: EVENT_TOPIC,
+    partitions,
     metrics,
     onError: options.onError,
   });
@@ -128,7 +129,7 @@ export async function startStage1(options: {
     metrics,
     onError: options.onError,
   });
-  if (options.directAppend ?? true) writer.publishTo(log);
+  if (options.directAppend ?? true) writer.publishTo(log, { partitions });
 
   const coldBacklog = async () => {
     if (!(await log.topics()).includes(EVENT_TOPIC)) return 0;

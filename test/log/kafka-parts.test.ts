@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/core/index.ts';
 import { ProducerSlot } from '../../src/log/kafka/clients.ts';
 import { parseKafkaSpec, resolveKafkaOptions } from '../../src/log/kafka/options.ts';
-import { murmur2, partitionOf } from '../../src/log/kafka/partitioner.ts';
+import { murmur2, partitionOf } from '../../src/log/partitioner.ts';
 import { offsetOf, partitionOfPosition, positionOf } from '../../src/log/partition-position.ts';
 import { openLog } from '../../src/log/open-log.ts';
 

@@ -9,6 +9,7 @@ import { allDatasets } from '../../src/datasets/index.ts';
 import { EVENT_TOPIC } from '../../src/events/topics.ts';
 import { runFeed } from '../../src/feed/run-feed.ts';
 import { openLakeQuery } from '../../src/lake/duckdb-lake.ts';
+import { readAllManifests } from '../../src/lake/manifest.ts';
 import { reconcile } from '../../src/lake/reconcile.ts';
 import { createKafkaLog, dropKafkaPrefix } from '../../src/log/kafka/index.ts';
 import type { DualStorageWriter } from '../../src/pipeline/dual-storage-writer.ts';
@@ -68,8 +69,8 @@ describe('two cold consumers in one group on a Kafka event topic of several part
     const log = await createKafkaLog(KAFKA_URL, { prefix, partitions: PARTITIONS });
     const tf = await createTierflow({ databaseUrl: ctx.url, schema: ctx.schema, mode: 'dual-write' });
     try {
-      // The application: events appended inside its hot transactions, routed by dataset.
-      (tf.writer as DualStorageWriter).publishTo(log);
+      // The application: events appended inside its hot transactions, split by row key.
+      (tf.writer as DualStorageWriter).publishTo(log, { partitions: PARTITIONS });
       await runFeed(tf.repositories, { symbols: 2, minutes: 5, seed: 1, batchSize: 200 });
 
       const start = () => {
@@ -110,14 +111,20 @@ describe('two cold consumers in one group on a Kafka event topic of several part
       const report = await reconcile({ pool: tf.hot.pool, schema: ctx.schema, lake, datasets: allDatasets });
       expect(report.clean).toBe(true);
       expect(report.days.length).toBeGreaterThan(0);
-      // No change written twice: every row version in the lake has a position of its own (each
-      // dataset's events live in one partition, whose scope numbers them).
+      // No change written twice: every version of a record has a position of its own (a record
+      // lives in one partition, whose scope numbers its versions).
       for (const dataset of allDatasets) {
+        const key = dataset.primaryKey.map((c) => `"${c}"`).join(', ');
         const [row] = await lake.query(
-          `SELECT count(*) - count(DISTINCT _position) AS doubled FROM ${dataset.name}_history`,
+          `SELECT count(*) - count(DISTINCT (_position, ${key})) AS doubled FROM ${dataset.name}_history`,
         );
         expect([dataset.name, Number(row!.doubled)]).toEqual([dataset.name, 0]);
       }
+      // Routed by row key, one dataset's rows spread over the partitions' scopes.
+      const scopes = (await readAllManifests(path.join(lakeRoot, 'market_data'), 'market_data')).filter(
+        (m) => m.files.length > 0,
+      );
+      expect(scopes.length).toBeGreaterThan(1);
     } finally {
       await tf.close();
       await log.close();

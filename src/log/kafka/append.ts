@@ -1,7 +1,7 @@
 import type { MessageToProduce } from '@platformatic/kafka';
 import type { LogEntryInput, Position } from '../log.ts';
 import type { ProducerSlot } from './clients.ts';
-import { partitionOf } from './partitioner.ts';
+import { partitionOf } from '../partitioner.ts';
 import { kafkaErrorName } from './kafka-errors.ts';
 import { positionOf } from '../partition-position.ts';
 

@@ -1,5 +1,6 @@
 /**
- * The partition of an entry's key: murmur2 of the key's UTF-8 bytes, made positive, modulo the
+ * The partition of a key on a topic of several partitions (Kafka), for the log's appends and for
+ * writers that split a batch by key (events/event-routing.ts): murmur2 of the key's UTF-8 bytes, made positive, modulo the
  * partition count: the rule of Kafka's Java client's default partitioner, so a producer outside
  * tierflow that keys by the same string lands on the same partition. Entries without a key go to
  * partition 0.
