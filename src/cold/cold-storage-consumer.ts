@@ -2,7 +2,7 @@ import type { PipelineState } from '../core/index.ts';
 import { FailureState, Throttled, TierflowError } from '../core/index.ts';
 import { DeadLetters } from '../events/dead-letters.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
-import { UnknownTopicError } from '../log/errors.ts';
+import { PartitionNotOwnedError, UnknownTopicError } from '../log/errors.ts';
 import type { GroupMembership, Log, LogEntry, Position } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
@@ -308,6 +308,10 @@ export class ColdStorageConsumer {
         await this.forgetLater(discarded, batch[batch.length - 1]!.loggedAt);
         return;
       } catch (error) {
+        // The group gave this partition to another member while the batch went to the lake: the
+        // batch is written, and its new owner reads it again from the group's commit and finds it
+        // there. Nothing failed.
+        if (error instanceof PartitionNotOwnedError) return;
         const rejected = error instanceof RejectedEntryError ? error : undefined;
         const bad = rejected && batch.find((e) => e.position === rejected.position);
         if (bad) {

@@ -2,6 +2,8 @@ import type { PipelineState } from '../core/index.ts';
 import type { GroupMembership, Log } from '../log/log.ts';
 import { offsetOf } from '../log/partition-position.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
+import { PartitionNotOwnedError } from '../log/errors.ts';
+import { topicPartitions } from '../log/log.ts';
 import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import type { BreakerState } from './breaker.ts';
 import type { ColdStorageConsumerOptions } from './cold-storage-consumer.ts';
@@ -27,6 +29,8 @@ interface Running {
 }
 
 const BREAKER_ORDER: BreakerState[] = ['closed', 'half-open', 'open'];
+/** How often superseded commit receipts behind the whole group are cleared. */
+const EXPIRE_EVERY_MS = 60_000;
 
 /**
  * Stage 1's cold side on a topic of several partitions: a member of the cold consumer group that
@@ -50,6 +54,7 @@ export class PartitionedColdConsumer {
   private finishedRows = 0;
   private lagSeconds = 0;
   private unregister: (() => void) | undefined;
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly log: Log,
@@ -100,8 +105,39 @@ export class PartitionedColdConsumer {
   }
 
   start(): void {
-    this.joining ??= this.join();
+    if (this.joining) return;
+    this.joining = this.join().catch((error: unknown) => this.report(error));
     this.unregister = this.metrics.onScrape(() => this.refreshLag());
+    if (this.options.commits?.expireSuperseded)
+      this.expiry = setInterval(() => {
+        this.expireSuperseded().catch((error: unknown) => this.report(error));
+      }, EXPIRE_EVERY_MS);
+  }
+
+  /**
+   * Clears the superseded receipts the whole group is past: the oldest log time among the
+   * entries every partition's commit stands at (one partition never committed: nothing yet).
+   */
+  async expireSuperseded(): Promise<void> {
+    const expire = this.options.commits?.expireSuperseded;
+    if (!expire || !(await this.log.topics()).includes(this.options.topic)) return;
+    let oldest = Number.POSITIVE_INFINITY;
+    const partitions = await topicPartitions(this.log, this.options.topic);
+    for (let partition = 0; partition < partitions; partition++) {
+      const committed = await this.log.committed(this.group, this.options.topic, partition);
+      if (committed === undefined) return;
+      for await (const batch of this.log.read(this.options.topic, {
+        from: committed,
+        follow: false,
+        partition,
+        maxBatchEntries: 1,
+        maxBatchBytes: 64 * 1024,
+      })) {
+        if (batch[0]) oldest = Math.min(oldest, batch[0].timestamp);
+        break;
+      }
+    }
+    if (Number.isFinite(oldest)) await expire.call(this.options.commits, oldest);
   }
 
   /** The group's backlog (entries after its commits, over every partition) and the oldest wait of ours. */
@@ -116,8 +152,10 @@ export class PartitionedColdConsumer {
 
   /** Joins the group, trying again with backoff while the log cannot be reached. */
   private async join(): Promise<void> {
-    if (!this.log.joinGroup)
-      throw new Error(`the ${this.log.backend} log has no consumer groups with members`);
+    if (!this.log.joinGroup) {
+      this.report(new Error(`the ${this.log.backend} log has no consumer groups with members`));
+      return;
+    }
     let backoff = 200;
     while (!this.stopped) {
       try {
@@ -157,7 +195,12 @@ export class PartitionedColdConsumer {
     for (const [partition, running] of [...this.running]) {
       if (wanted.has(partition)) continue;
       this.running.delete(partition);
-      await this.release(running);
+      try {
+        await this.release(running);
+      } catch (error) {
+        // Its scope could not be closed: reported; the other partitions go on being reconciled.
+        this.report(error);
+      }
     }
     for (const partition of wanted) {
       if (this.running.has(partition) || this.starting.has(partition)) continue;
@@ -173,11 +216,11 @@ export class PartitionedColdConsumer {
 
   private async release({ consumer, sink }: Running): Promise<void> {
     try {
-      // Writes and commits what it buffered; a commit the group now refuses leaves the entries to
-      // the new owner, and the lake skips what this one wrote.
+      // Writes and commits what it buffered. The group has usually moved the partition already, so
+      // the commit is refused: the new owner reads those entries again and the lake skips them.
       await consumer.stop();
     } catch (error) {
-      this.report(error);
+      if (!(error instanceof PartitionNotOwnedError)) this.report(error);
     } finally {
       this.finishedRows += consumer.rowsCommitted;
       await sink.close();
@@ -187,14 +230,23 @@ export class PartitionedColdConsumer {
   /** Opens the partition's sink, waiting while its previous owner still holds the scope. */
   private async startPartition(partition: number): Promise<void> {
     let backoff = 100;
+    const since = Date.now();
+    const patience = this.options.sessionTimeoutMs ?? 10_000;
     while (!this.stopped && this.wanted.includes(partition)) {
       let sink: PartitionSink;
       try {
         sink = offsetsOnly(await this.options.openSink(partition));
       } catch (error) {
         // The scope's previous owner has not let go yet (its lock, possibly from the lake's worker
-        // thread, where the class is not kept): wait for it; anything else is reported too.
-        if ((error as { code?: string }).code !== 'DIRECTORY_LOCKED') this.report(error);
+        // thread, where the class is not kept): waited for, and reported once it takes longer than
+        // a member takes to be given up; anything else is reported at once.
+        const locked = (error as { code?: string }).code === 'DIRECTORY_LOCKED';
+        if (!locked || Date.now() - since > 2 * patience)
+          this.report(
+            locked
+              ? new Error(`partition ${partition} waits for its lake scope: ${(error as Error).message}`)
+              : error,
+          );
         await pause(backoff);
         backoff = Math.min(backoff * 2, 2_000);
         continue;
@@ -203,14 +255,19 @@ export class PartitionedColdConsumer {
         await sink.close();
         return;
       }
+      const commits = this.options.commits;
       const consumer = new ColdStorageConsumer(this.log, sink, {
         ...this.options,
+        // Superseded receipts expire by the whole group's progress (expireSuperseded below), not by
+        // one partition's: a fast partition would clear receipts a slow one still needs.
+        commits: commits && { resolve: (x) => commits.resolve(x), forget: (x) => commits.forget(x) },
         partition,
         membership: this.membership,
         pipeline: `${this.pipeline}[${partition}]`,
       });
       this.running.set(partition, { consumer, sink });
       consumer.start();
+      this.failure = undefined;
       return;
     }
   }
@@ -219,6 +276,7 @@ export class PartitionedColdConsumer {
   async stop(): Promise<void> {
     this.stopped = true;
     this.unregister?.();
+    if (this.expiry) clearInterval(this.expiry);
     await this.joining;
     await Promise.allSettled([...this.starting.values()]);
     this.assign([]);

@@ -44,3 +44,13 @@ export class RecordDecodeError extends TierflowError {
     super('LOG_RECORD_DECODE', reason);
   }
 }
+
+/** A group member does not own the partition it commits for (any more): the group gave it away. */
+export class PartitionNotOwnedError extends TierflowError {
+  constructor(group: string, topic: string, partition: number) {
+    super(
+      'LOG_PARTITION_NOT_OWNED',
+      `group "${group}": this member does not own partition ${partition} of "${topic}" now`,
+    );
+  }
+}

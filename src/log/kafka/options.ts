@@ -19,6 +19,8 @@ export interface KafkaLogOptions {
   appendTimeoutMs?: number;
   /** Bytes of appends that may wait for their send; more are refused at once. Default 64 MiB. */
   maxQueuedBytes?: number;
+  /** How often an appender describes its topic again (partitions added, topic recreated). Default 30000. */
+  metadataRefreshMs?: number;
   metrics?: Metrics;
 }
 
@@ -63,6 +65,7 @@ export function resolveKafkaOptions(options: KafkaLogOptions): ResolvedKafkaLogO
     requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
     appendTimeoutMs: options.appendTimeoutMs ?? 30_000,
     maxQueuedBytes: options.maxQueuedBytes ?? 64 * 1024 * 1024,
+    metadataRefreshMs: options.metadataRefreshMs ?? 30_000,
     metrics: options.metrics ?? noopMetrics,
   };
   if (resolved.brokers.length === 0) throw new ConfigError('the Kafka log needs at least one broker');
@@ -78,7 +81,7 @@ export function resolveKafkaOptions(options: KafkaLogOptions): ResolvedKafkaLogO
     throw new ConfigError(
       `Kafka log replicas must be -1 (the broker's default) or a positive integer, not ${resolved.replicas}`,
     );
-  for (const name of ['requestTimeoutMs', 'appendTimeoutMs', 'maxQueuedBytes'] as const)
+  for (const name of ['requestTimeoutMs', 'appendTimeoutMs', 'maxQueuedBytes', 'metadataRefreshMs'] as const)
     if (!(resolved[name] > 0))
       throw new ConfigError(`Kafka log ${name} must be positive, not ${resolved[name]}`);
   return resolved;

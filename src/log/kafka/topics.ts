@@ -32,6 +32,8 @@ export const TOPIC_CONFIGS = [
 /** Kafka topic names of tierflow topics (with the log's prefix), and what this process knows of them. */
 export class KafkaTopics {
   private readonly known = new Map<string, TopicInfo>();
+  /** When each topic was last described: appends look again after options.metadataRefreshMs. */
+  private readonly describedAt = new Map<string, number>();
   private readonly creating = new Map<string, Promise<TopicInfo>>();
 
   constructor(
@@ -69,13 +71,17 @@ export class KafkaTopics {
       })),
     };
     this.known.set(topic, info);
+    this.describedAt.set(topic, Date.now());
     return info;
   }
 
   /** The topic, created (with TOPIC_CONFIGS) if it does not exist yet. */
   async ensure(topic: string): Promise<TopicInfo> {
     const cached = this.known.get(topic);
-    if (cached) return cached;
+    // Described again now and then, so a change under the appender (partitions added, the topic
+    // recreated) is seen within metadataRefreshMs even while every append succeeds.
+    if (cached && Date.now() - (this.describedAt.get(topic) ?? 0) < this.options.metadataRefreshMs)
+      return cached;
     let pending = this.creating.get(topic);
     if (!pending) {
       pending = this.create(topic).finally(() => this.creating.delete(topic));
