@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runTierflow } from '../support/cli.ts';
 import { dropSchema } from '../support/hot.ts';
-import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
+import { SELECTED_SERVER_LOGS } from '../support/log-backends.ts';
 
 describe('tierflow demo', () => {
   const schema = `demo_${process.pid}`;
@@ -137,7 +137,7 @@ describe('tierflow demo', () => {
   });
 });
 
-describe.each(SERVER_LOG_BACKENDS)('tierflow demo --log on $name', (server) => {
+describe.each(SELECTED_SERVER_LOGS)('tierflow demo --log on $name', (server) => {
   const schema = `demo_${server.name}_${process.pid}`;
   const url = inject('databaseUrl');
   const prefix = server.prefix('demo');

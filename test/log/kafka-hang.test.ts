@@ -7,6 +7,7 @@ import { LogUnavailableError } from '../../src/log/errors.ts';
 import { createKafkaLog } from '../../src/log/kafka/index.ts';
 import type { Log } from '../../src/log/log.ts';
 import { SHARED_JAR_CACHE, freePortPair, ownBrokerAvailable } from '../support/kafka-broker.ts';
+import { until } from '../support/until.ts';
 
 const entry = (bytes: number) => ({ payload: new Uint8Array(bytes) });
 
@@ -69,5 +70,31 @@ describe('the Kafka log on a broker that hangs', () => {
     for (let attempt = 0; attempt < 20 && !positions; attempt++)
       positions = await log.append('hang', [entry(10)]).catch(() => undefined);
     expect(positions?.[0]).toBeGreaterThan(0n);
+  }, 120_000);
+
+  it('a group member gives its partitions up while it cannot reach the group, and takes them again after', async (t) => {
+    if (!available) return t.skip();
+    const partitioned = await createKafkaLog(broker.url, { partitions: 2, prefix: 'members.' });
+    const seen: (readonly number[])[] = [];
+    try {
+      await partitioned.append('shared', [{ payload: new Uint8Array(1), key: 'k' }]);
+      const member = await partitioned.joinGroup!('g', 'shared', { sessionTimeoutMs: 6000 });
+      member.onAssignment((owned) => seen.push(owned));
+      await until(() => member.owned().length === 2, 'the member to own both partitions');
+      const { pid } = await broker.status();
+      process.kill(pid!, 'SIGSTOP');
+      try {
+        // No heartbeat answers: after a session timeout the member owns nothing, as the group
+        // would have decided by then; nothing ends the process.
+        await until(() => member.owned().length === 0, 'the member to give its partitions up', 30_000);
+      } finally {
+        process.kill(pid!, 'SIGCONT');
+      }
+      await until(() => member.owned().length === 2, 'the member to join again', 60_000);
+      expect(seen.some((owned) => owned.length === 0)).toBe(true);
+      await member.close();
+    } finally {
+      await partitioned.close();
+    }
   }, 120_000);
 });

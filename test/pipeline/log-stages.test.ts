@@ -14,10 +14,10 @@ import { HotStorageProcessor } from '../../src/wal/hot-storage-processor.ts';
 import { HotStore } from '../../src/hot/hot-store.ts';
 import { findDataset } from '../../src/datasets/index.ts';
 import { dropSchema, useTierflow } from '../support/hot.ts';
-import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
+import { SELECTED_SERVER_LOGS } from '../support/log-backends.ts';
 
 /** The stage tests on every log that runs on a server: NATS JetStream, Apache Kafka, Redis Streams. */
-describe.each(SERVER_LOG_BACKENDS)('stages 1 and 2 on the $name log', (backend) => {
+describe.each(SELECTED_SERVER_LOGS)('stages 1 and 2 on the $name log', (backend) => {
   const ctx = useTierflow({ mode: 'hot-only' });
   const dirs: string[] = [];
   /** A log under a fresh prefix, or undefined when no server answers (the test then skips). */

@@ -60,6 +60,18 @@ export const SERVER_LOG_BACKENDS: readonly ServerLogBackend[] = [
   },
 ];
 
+/**
+ * The server logs the parameterised suites run on: all, or those TIERFLOW_TEST_LOGS names
+ * (comma-separated). CI's second pass, against another PostgreSQL, runs the stage suites on one
+ * server log: the logs were covered by the first pass, and PostgreSQL is what the second tests.
+ */
+export const SELECTED_SERVER_LOGS: readonly ServerLogBackend[] = (() => {
+  const names = process.env.TIERFLOW_TEST_LOGS?.split(',').map((n) => n.trim());
+  if (!names) return SERVER_LOG_BACKENDS;
+  for (const name of names) serverLogBackend(name); // a typo fails loudly
+  return SERVER_LOG_BACKENDS.filter((b) => names.includes(b.name));
+})();
+
 export function serverLogBackend(name: string): ServerLogBackend {
   const backend = SERVER_LOG_BACKENDS.find((b) => b.name === name);
   if (!backend) throw new Error(`no log backend "${name}"`);
@@ -69,5 +81,5 @@ export function serverLogBackend(name: string): ServerLogBackend {
 /** The file log (server undefined), and every log that runs on a server: for commands that work alike on each. */
 export const EVERY_LOG: readonly { name: string; server: ServerLogBackend | undefined }[] = [
   { name: 'file', server: undefined },
-  ...SERVER_LOG_BACKENDS.map((server) => ({ name: server.name, server })),
+  ...SELECTED_SERVER_LOGS.map((server) => ({ name: server.name, server })),
 ];

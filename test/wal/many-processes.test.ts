@@ -8,7 +8,7 @@ import type { Log } from '../../src/log/log.ts';
 import { readCheckpoint } from '../../src/wal/checkpoints.ts';
 import { WAL_TOPIC } from '../../src/wal/wal-entry.ts';
 import { useTierflow } from '../support/hot.ts';
-import { SERVER_LOG_BACKENDS } from '../support/log-backends.ts';
+import { SELECTED_SERVER_LOGS } from '../support/log-backends.ts';
 import { until } from '../support/until.ts';
 
 const CHILD = fileURLToPath(new URL('./fixtures/wal-process.ts', import.meta.url));
@@ -59,7 +59,7 @@ async function lastWrites(log: Log): Promise<{ expected: Map<string, string>; de
   return { expected, deletes };
 }
 
-describe.each(SERVER_LOG_BACKENDS)('one hot processor per schema, wherever it runs, on $name', (backend) => {
+describe.each(SELECTED_SERVER_LOGS)('one hot processor per schema, wherever it runs, on $name', (backend) => {
   // Creates the tables; the children start in WAL mode on them.
   const ctx = useTierflow({ mode: 'hot-only' });
   const prefix = backend.prefix('many');
