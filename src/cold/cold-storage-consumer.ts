@@ -22,6 +22,8 @@ export interface CommitResolver {
   forget(xids: readonly string[]): Promise<void>;
   /** The group has committed through an event logged at this time (ms since the epoch). */
   expireSuperseded?(committedLoggedAt: number): Promise<void>;
+  /** Clears every receipt the whole group is past (events split over partitions: see expireBefore). */
+  expireBefore?(committedLoggedAt: number): Promise<void>;
 }
 
 /**

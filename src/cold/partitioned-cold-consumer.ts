@@ -1,5 +1,5 @@
 import type { PipelineState } from '../core/index.ts';
-import type { GroupMembership, Log } from '../log/log.ts';
+import type { GroupMembership, Log, Position } from '../log/log.ts';
 import { offsetOf } from '../log/partition-position.ts';
 import { RejectedEntryError } from '../events/rejected-entry.ts';
 import { PartitionNotOwnedError } from '../log/errors.ts';
@@ -108,36 +108,43 @@ export class PartitionedColdConsumer {
     if (this.joining) return;
     this.joining = this.join().catch((error: unknown) => this.report(error));
     this.unregister = this.metrics.onScrape(() => this.refreshLag());
-    if (this.options.commits?.expireSuperseded)
+    if (this.options.commits?.expireBefore)
       this.expiry = setInterval(() => {
         this.expireSuperseded().catch((error: unknown) => this.report(error));
       }, EXPIRE_EVERY_MS);
   }
 
   /**
-   * Clears the superseded receipts the whole group is past: the oldest log time among the
-   * entries every partition's commit stands at (one partition never committed: nothing yet).
+   * Clears the commit receipts the whole group is past: those older than the oldest log time any
+   * partition's commit stands at. A partition with nothing after its commit (caught up, or empty
+   * and never committed) holds nothing back; one with entries and no commit holds everything.
    */
   async expireSuperseded(): Promise<void> {
-    const expire = this.options.commits?.expireSuperseded;
-    if (!expire || !(await this.log.topics()).includes(this.options.topic)) return;
-    let oldest = Number.POSITIVE_INFINITY;
+    const commits = this.options.commits;
+    if (!commits?.expireBefore || !(await this.log.topics()).includes(this.options.topic)) return;
+    let oldest = Date.now();
     const partitions = await topicPartitions(this.log, this.options.topic);
     for (let partition = 0; partition < partitions; partition++) {
       const committed = await this.log.committed(this.group, this.options.topic, partition);
+      const next = await this.firstAfter(partition, committed);
+      if (next === undefined) continue;
       if (committed === undefined) return;
-      for await (const batch of this.log.read(this.options.topic, {
-        from: committed,
-        follow: false,
-        partition,
-        maxBatchEntries: 1,
-        maxBatchBytes: 64 * 1024,
-      })) {
-        if (batch[0]) oldest = Math.min(oldest, batch[0].timestamp);
-        break;
-      }
+      oldest = Math.min(oldest, next);
     }
-    if (Number.isFinite(oldest)) await expire.call(this.options.commits, oldest);
+    await commits.expireBefore(oldest);
+  }
+
+  /** The log time of the first entry of `partition` after `after` (from its start if undefined). */
+  private async firstAfter(partition: number, after: Position | undefined): Promise<number | undefined> {
+    for await (const batch of this.log.read(this.options.topic, {
+      from: after === undefined ? 'earliest' : { after },
+      follow: false,
+      partition,
+      maxBatchEntries: 1,
+      maxBatchBytes: 64 * 1024,
+    }))
+      if (batch[0]) return batch[0].timestamp;
+    return undefined;
   }
 
   /** The group's backlog (entries after its commits, over every partition) and the oldest wait of ours. */
@@ -258,9 +265,10 @@ export class PartitionedColdConsumer {
       const commits = this.options.commits;
       const consumer = new ColdStorageConsumer(this.log, sink, {
         ...this.options,
-        // Superseded receipts expire by the whole group's progress (expireSuperseded below), not by
-        // one partition's: a fast partition would clear receipts a slow one still needs.
-        commits: commits && { resolve: (x) => commits.resolve(x), forget: (x) => commits.forget(x) },
+        // A transaction's event is split over partitions, and each part must find its receipt:
+        // no partition clears receipts; they expire by the whole group's progress (expireSuperseded
+        // below, through expireBefore), never by one partition's.
+        commits: commits && { resolve: (x) => commits.resolve(x), forget: () => Promise.resolve() },
         partition,
         membership: this.membership,
         pipeline: `${this.pipeline}[${partition}]`,

@@ -147,6 +147,20 @@ export class CommitReceipts {
     );
   }
 
+  /**
+   * Clears every receipt, superseded or not, made SUPERSEDED_MARGIN_MINUTES before
+   * `committedLoggedAt`: for a group whose transactions' events span several partitions, the
+   * oldest log time any partition's commit stands at. Until then every part of every transaction
+   * finds its receipt, whichever partition it is read from and however far behind.
+   */
+  async expireBefore(committedLoggedAt: number): Promise<void> {
+    await this.pool.query(
+      `DELETE FROM ${this.table}
+        WHERE created_at < to_timestamp($1::double precision / 1000) - interval '${SUPERSEDED_MARGIN_MINUTES} minutes'`,
+      [committedLoggedAt],
+    );
+  }
+
   async count(): Promise<number> {
     const { rows } = await this.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${this.table}`);
     return rows[0]!.n;

@@ -2,7 +2,7 @@ import type { PoolClient } from 'pg';
 import type { Dataset } from '../core/index.ts';
 import { HotConnectionError, ValidationError } from '../core/index.ts';
 import type { HotStore } from '../hot/hot-store.ts';
-import type { Log } from '../log/log.ts';
+import type { Log, LogEntryInput } from '../log/log.ts';
 import type { Metrics } from '../observe/metrics.ts';
 import { METRIC } from '../observe/metrics.ts';
 import type { BreakerOptions } from '../cold/breaker.ts';
@@ -190,21 +190,14 @@ export class DualStorageWriter extends HotOnlyWriter {
     if (fast?.xid !== undefined) {
       const { log, xid } = fast;
       const started = performance.now();
+      // Routed before the breaker: an event that cannot be split is no log outage (it then takes
+      // the outbox, whose relay sends it whole for the consumer to dead-letter).
+      const entries = routedEntries(payload, dataset, rows, xid, fast.partitions);
       const [receipt, append] = await Promise.allSettled([
         insertReceipt(client, schema, xid),
-        this.logBreaker.execute(() =>
-          log.append(
-            this.topic,
-            fast.partitions > 1
-              ? routeEvent(payload, () => dataset, fast.partitions).map((part) => ({
-                  key: part.key,
-                  partition: part.partition,
-                  headers: eventHeaders({ rows: part.rows, xid }),
-                  payload: part.payload,
-                }))
-              : [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }],
-          ),
-        ),
+        entries instanceof Error
+          ? Promise.reject(entries)
+          : this.logBreaker.execute(() => log.append(this.topic, entries)),
       ]);
       if (append.status === 'rejected') {
         this.metrics.count(METRIC.eventsPublished, { result: 'error' });
@@ -225,5 +218,26 @@ export class DualStorageWriter extends HotOnlyWriter {
     }
     await insertOutbox(client, schema, dataset.name, payload, rows);
     this.metrics.count(METRIC.eventsPublished, { result: 'outbox' });
+  }
+}
+
+/** The log entries of an event: whole on one partition, split by row key on several. */
+function routedEntries(
+  payload: Uint8Array,
+  dataset: AnyDataset,
+  rows: number,
+  xid: string,
+  partitions: number,
+): LogEntryInput[] | Error {
+  if (partitions <= 1) return [{ key: dataset.name, headers: eventHeaders({ rows, xid }), payload }];
+  try {
+    return routeEvent(payload, () => dataset, partitions).map((part) => ({
+      key: part.key,
+      partition: part.partition,
+      headers: eventHeaders({ rows: part.rows, xid }),
+      payload: part.payload,
+    }));
+  } catch (error) {
+    return error as Error;
   }
 }

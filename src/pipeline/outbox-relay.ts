@@ -5,6 +5,7 @@ import { METRIC, noopMetrics } from '../observe/metrics.ts';
 import { ident, qualified } from '../hot/sql.ts';
 import { inTransaction } from '../hot/transaction.ts';
 import { routeEvent } from '../events/event-routing.ts';
+import { decodeEvent } from '../events/data-written-event.ts';
 import { findDataset } from '../datasets/index.ts';
 import { eventHeaders } from '../events/event-headers.ts';
 import { OUTBOX_TABLE, outboxChannel, relayLock } from './outbox.ts';
@@ -96,7 +97,7 @@ export class OutboxRelay {
         await this.log.append(
           this.options.topic,
           rows.flatMap((r): LogEntryInput[] =>
-            partitions > 1
+            partitions > 1 && routable(r.payload)
               ? // Split by row key, as the writers' fast path does (events/event-routing.ts).
                 routeEvent(r.payload, findDataset, partitions).map((part) => ({
                   key: part.key,
@@ -104,7 +105,9 @@ export class OutboxRelay {
                   headers: eventHeaders({ rows: part.rows, outboxId: String(r.id) }),
                   payload: part.payload,
                 }))
-              : [
+              : // One partition, or an event that cannot be decoded here: sent whole, so the cold
+                // consumer dead-letters it with its reason instead of it blocking the outbox.
+                [
                   {
                     key: r.dataset,
                     headers: eventHeaders({ rows: r.rows, outboxId: String(r.id) }),
@@ -213,5 +216,15 @@ export class OutboxRelay {
     this.wake?.();
     await this.running;
     await this.dropListener();
+  }
+}
+
+/** Whether the relay can decode the event to split it. */
+function routable(payload: Uint8Array): boolean {
+  try {
+    decodeEvent(payload, findDataset);
+    return true;
+  } catch {
+    return false; // the event travels whole; the consumer reports why it cannot be decoded
   }
 }

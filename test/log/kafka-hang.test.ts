@@ -74,7 +74,11 @@ describe('the Kafka log on a broker that hangs', () => {
 
   it('a group member gives its partitions up while it cannot reach the group, and takes them again after', async (t) => {
     if (!available) return t.skip();
-    const partitioned = await createKafkaLog(broker.url, { partitions: 2, prefix: 'members.' });
+    const partitioned = await createKafkaLog(broker.url, {
+      partitions: 2,
+      prefix: 'members.',
+      requestTimeoutMs: 2000,
+    });
     const seen: (readonly number[])[] = [];
     try {
       await partitioned.append('shared', [{ payload: new Uint8Array(1), key: 'k' }]);
@@ -84,9 +88,9 @@ describe('the Kafka log on a broker that hangs', () => {
       const { pid } = await broker.status();
       process.kill(pid!, 'SIGSTOP');
       try {
-        // No heartbeat answers: after a session timeout the member owns nothing, as the group
-        // would have decided by then; nothing ends the process.
-        await until(() => member.owned().length === 0, 'the member to give its partitions up', 30_000);
+        // No heartbeat answers: once silent longer than a rebalance may take, the member owns
+        // nothing, as the group would have decided by then; nothing ends the process.
+        await until(() => member.owned().length === 0, 'the member to give its partitions up', 90_000);
       } finally {
         process.kill(pid!, 'SIGCONT');
       }

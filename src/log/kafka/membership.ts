@@ -34,7 +34,12 @@ export async function joinKafkaGroup(
   settings: JoinSettings,
 ): Promise<GroupMembership> {
   const member = new KafkaMember(options, settings);
-  await member.join();
+  try {
+    await member.join();
+  } catch (error) {
+    await member.close().catch(() => undefined); // nothing is open after a failed first join; the join's error is the report
+    throw error;
+  }
   return member;
 }
 
@@ -51,6 +56,8 @@ class KafkaMember implements GroupMembership {
   private closing: Promise<void> | undefined;
   /** When this member last knew its membership held: a join or a successful heartbeat. */
   private confirmedAt = 0;
+  /** Joined once: from then on the member rejoins by itself. */
+  private joined = false;
 
   constructor(
     private readonly options: ResolvedKafkaLogOptions,
@@ -91,7 +98,7 @@ class KafkaMember implements GroupMembership {
       rebalanceTimeout: sessionTimeoutMs * 3,
     });
     consumer.on('consumer:group:join', (payload) => {
-      if (this.consumer !== consumer) return;
+      if (this.consumer !== consumer || this.closing) return;
       this.confirmedAt = Date.now();
       this.assign(payload.assignments?.find((a) => a.topic === kafkaTopic)?.partitions ?? []);
     });
@@ -100,7 +107,8 @@ class KafkaMember implements GroupMembership {
     });
     // Without a listener Node would throw it from a socket callback and end the process.
     consumer.on('error', () => {
-      if (this.consumer === consumer) this.lost();
+      // Before its first join the member is the caller's to retry (join() rejects), not its own.
+      if (this.consumer === consumer && this.joined) this.lost();
     });
     consumer.topics.trackAll(kafkaTopic);
     this.consumer = consumer;
@@ -116,9 +124,14 @@ class KafkaMember implements GroupMembership {
       throw unavailable(`joining group "${this.group}" on "${this.topic}" failed`, error);
     }
     this.confirmedAt = Date.now();
+    this.joined = true;
+    // Silent for longer than a rebalance may take (the client's JoinGroup waits up to the
+    // rebalance timeout, with no heartbeat meanwhile) plus a request and a session: the member
+    // cannot still hold its partitions.
+    const limit = sessionTimeoutMs * 3 + this.options.requestTimeoutMs + sessionTimeoutMs;
     this.watchdog ??= setInterval(() => {
       if (this.closing || this.rejoining) return;
-      if (Date.now() - this.confirmedAt > sessionTimeoutMs) this.lost();
+      if (Date.now() - this.confirmedAt > limit) this.lost();
     }, heartbeatEvery(sessionTimeoutMs));
   }
 

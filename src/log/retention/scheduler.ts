@@ -84,12 +84,16 @@ export function startRetention(log: Log, options: RetentionOptions = {}): Retent
   let stopping: Promise<void> | undefined;
 
   const trimTopic = async (topic: string): Promise<TopicPass> => {
-    // Every partition: on a topic of several, a partition its group never committed on holds
-    // nothing back in the log's own retention, so it is skipped here.
+    // Every partition: on a topic of several, a partition with entries its group never committed
+    // on would hold nothing back in the log's own retention, so the topic waits for that commit.
+    // An empty partition asks for nothing.
     const partitions = await topicPartitions(log, topic);
     for (const group of options.requireGroups ?? []) {
       for (let partition = 0; partition < partitions; partition++)
-        if ((await log.committed(group, topic, partition)) === undefined)
+        if (
+          (await log.committed(group, topic, partition)) === undefined &&
+          (await holdsEntries(log, topic, partitions > 1 ? partition : undefined))
+        )
           return { topic, entries: 0, bytes: 0, skipped: 'uncommitted-group' };
     }
     const policy: RetentionPolicy = { maxAgeMs: options.maxAgeMs, maxBytes: options.maxBytes };
@@ -184,4 +188,16 @@ export function startRetention(log: Log, options: RetentionOptions = {}): Retent
 
 function toError(value: unknown): Error {
   return value instanceof Error ? value : new Error(String(value));
+}
+
+/** Whether the topic (or one of its partitions) holds any entry now. */
+async function holdsEntries(log: Log, topic: string, partition: number | undefined): Promise<boolean> {
+  for await (const batch of log.read(topic, {
+    from: 'earliest',
+    follow: false,
+    partition,
+    maxBatchEntries: 1,
+  }))
+    if (batch.length > 0) return true;
+  return false;
 }
