@@ -33,7 +33,13 @@ export async function applyKafkaRetention(
   for (const p of partitions) target.set(p, bounds.get(p)!.start);
   if (policy.maxAgeMs !== undefined) {
     const cut = await offsetsForTime(ctx.admin, name, partitions, new Date(Date.now() - policy.maxAgeMs));
-    for (const p of partitions) if (cut.get(p)! > target.get(p)!) target.set(p, cut.get(p)!);
+    // Never past the end the pass began with: a time lookup that found nothing (no entry that
+    // young, or none yet) answers with the end as of a later moment, and entries appended in
+    // between would go with it (seen: a stage 1 topic emptied of fresh, uncommitted events).
+    for (const p of partitions) {
+      const at = cut.get(p)! < bounds.get(p)!.end ? cut.get(p)! : bounds.get(p)!.end;
+      if (at > target.get(p)!) target.set(p, at);
+    }
   }
   if (policy.maxBytes !== undefined) {
     for (const p of partitions) {
